@@ -1,0 +1,615 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for the folio slice helpers of udmabuf, on real folios of
+ * order 0 and above from folio_alloc().
+ */
+
+#include <kunit/static_stub.h>
+#include <kunit/test.h>
+#include <linux/fcntl.h>
+#include <linux/mm.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/udmabuf.h>
+
+#include "udmabuf-slices.h"
+
+KUNIT_DEFINE_ACTION_WRAPPER(folio_put_action, folio_put, struct folio *);
+
+static struct folio *test_folio(struct kunit *test, unsigned int order)
+{
+	struct folio *folio = folio_alloc(GFP_KERNEL, order);
+
+	KUNIT_ASSERT_NOT_NULL(test, folio);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, folio_put_action,
+						  folio));
+	return folio;
+}
+
+/*
+ * Slices made from folio_alloc() folios hold no real pin: forget them
+ * instead of unpinning them.
+ */
+static void forget_slices(void *ctx)
+{
+	struct udmabuf_slices *slices = ctx;
+
+	kvfree(slices->slice);
+	*slices = (struct udmabuf_slices) { };
+}
+
+static struct udmabuf_slices *test_slices(struct kunit *test, u32 capacity)
+{
+	struct udmabuf_slices *slices;
+
+	slices = kunit_kzalloc(test, sizeof(*slices), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, slices);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, forget_slices, slices));
+	KUNIT_ASSERT_EQ(test, 0,
+			udmabuf_slices_reserve(slices, capacity, capacity));
+	return slices;
+}
+
+/* Append @nr folios from page @first_page of the first, @pages pages. */
+static u32 append(struct udmabuf_slices *slices, struct folio **folios,
+		  u32 nr, u32 first_page, u32 pages)
+{
+	return udmabuf_slices_append(slices, folios, nr,
+				     (size_t)first_page << PAGE_SHIFT, pages);
+}
+
+static void expect_slice(struct kunit *test, struct udmabuf_slices *slices,
+			 u32 index, struct folio *folio, u32 folio_pgoff,
+			 u32 buf_pgoff, u32 nr_pages)
+{
+	KUNIT_ASSERT_LT(test, index, slices->nr_slices);
+	KUNIT_EXPECT_PTR_EQ(test, slices->slice[index].folio, folio);
+	KUNIT_EXPECT_EQ(test, slices->slice[index].folio_pgoff, folio_pgoff);
+	KUNIT_EXPECT_EQ(test, slices->slice[index].buf_pgoff, buf_pgoff);
+	KUNIT_EXPECT_EQ(test, udmabuf_slice_nr_pages(slices, index), nr_pages);
+}
+
+static void append_one_page_test(struct kunit *test)
+{
+	struct folio *folio = test_folio(test, 0);
+	struct udmabuf_slices *slices = test_slices(test, 1);
+
+	KUNIT_EXPECT_EQ(test, append(slices, &folio, 1, 0, 1), 1);
+	KUNIT_EXPECT_EQ(test, slices->nr_slices, 1);
+	KUNIT_EXPECT_EQ(test, slices->nr_pages, 1);
+	expect_slice(test, slices, 0, folio, 0, 0, 1);
+	KUNIT_EXPECT_EQ(test, udmabuf_slices_pfn(slices, 0), folio_pfn(folio));
+}
+
+static void append_first_page_of_large_folio_test(struct kunit *test)
+{
+	struct folio *folio = test_folio(test, 3);
+	struct udmabuf_slices *slices = test_slices(test, 1);
+
+	KUNIT_EXPECT_EQ(test, append(slices, &folio, 1, 0, 1), 1);
+	expect_slice(test, slices, 0, folio, 0, 0, 1);
+	KUNIT_EXPECT_EQ(test, udmabuf_slices_pfn(slices, 0), folio_pfn(folio));
+}
+
+static void append_last_page_of_large_folio_test(struct kunit *test)
+{
+	struct folio *folio = test_folio(test, 3);
+	struct udmabuf_slices *slices = test_slices(test, 1);
+
+	KUNIT_EXPECT_EQ(test, append(slices, &folio, 1, 7, 1), 1);
+	expect_slice(test, slices, 0, folio, 7, 0, 1);
+	KUNIT_EXPECT_EQ(test, udmabuf_slices_pfn(slices, 0),
+			folio_pfn(folio) + 7);
+}
+
+static void append_middle_of_large_folio_test(struct kunit *test)
+{
+	struct folio *folio = test_folio(test, 4);
+	struct udmabuf_slices *slices = test_slices(test, 1);
+	u32 i;
+
+	KUNIT_EXPECT_EQ(test, append(slices, &folio, 1, 5, 6), 1);
+	expect_slice(test, slices, 0, folio, 5, 0, 6);
+	KUNIT_EXPECT_EQ(test, slices->nr_pages, 6);
+	for (i = 0; i < 6; i++)
+		KUNIT_EXPECT_EQ(test, udmabuf_slices_pfn(slices, i),
+				folio_pfn(folio) + 5 + i);
+}
+
+/* A range from the middle of one folio, over a small one, into a third. */
+static void append_crossing_folios_test(struct kunit *test)
+{
+	struct folio *folios[] = {
+		test_folio(test, 2), test_folio(test, 0), test_folio(test, 3),
+	};
+	struct udmabuf_slices *slices = test_slices(test, 3);
+	unsigned long expected[6];
+	u32 i;
+
+	KUNIT_EXPECT_EQ(test, append(slices, folios, 3, 1, 6), 3);
+	KUNIT_EXPECT_EQ(test, slices->nr_slices, 3);
+	KUNIT_EXPECT_EQ(test, slices->nr_pages, 6);
+	expect_slice(test, slices, 0, folios[0], 1, 0, 3);
+	expect_slice(test, slices, 1, folios[1], 0, 3, 1);
+	expect_slice(test, slices, 2, folios[2], 0, 4, 2);
+
+	for (i = 0; i < 3; i++)
+		expected[i] = folio_pfn(folios[0]) + 1 + i;
+	expected[3] = folio_pfn(folios[1]);
+	expected[4] = folio_pfn(folios[2]);
+	expected[5] = folio_pfn(folios[2]) + 1;
+	for (i = 0; i < 6; i++) {
+		KUNIT_EXPECT_EQ(test, udmabuf_slices_pfn(slices, i),
+				expected[i]);
+		KUNIT_EXPECT_EQ(test, udmabuf_slices_find(slices, i),
+				i < 3 ? 0 : i < 4 ? 1 : 2);
+	}
+}
+
+/* Folios past the pages still wanted are left to the caller. */
+static void append_stops_at_max_pages_test(struct kunit *test)
+{
+	struct folio *folios[] = {
+		test_folio(test, 1), test_folio(test, 1), test_folio(test, 0),
+	};
+	struct udmabuf_slices *slices = test_slices(test, 3);
+
+	KUNIT_EXPECT_EQ(test, append(slices, folios, 3, 0, 3), 2);
+	KUNIT_EXPECT_EQ(test, slices->nr_slices, 2);
+	KUNIT_EXPECT_EQ(test, slices->nr_pages, 3);
+	expect_slice(test, slices, 1, folios[1], 0, 2, 1);
+}
+
+/* Never more slices than reserved room, and the page count agrees. */
+static void append_stops_at_capacity_test(struct kunit *test)
+{
+	struct folio *folios[] = {
+		test_folio(test, 0), test_folio(test, 0), test_folio(test, 0),
+	};
+	struct udmabuf_slices *slices = test_slices(test, 2);
+
+	KUNIT_EXPECT_EQ(test, append(slices, folios, 3, 0, 3), 2);
+	KUNIT_EXPECT_EQ(test, slices->nr_slices, 2);
+	KUNIT_EXPECT_EQ(test, slices->nr_pages, 2);
+	KUNIT_EXPECT_EQ(test, append(slices, folios + 2, 1, 0, 1), 0);
+	KUNIT_EXPECT_EQ(test, slices->nr_pages, 2);
+}
+
+/* Two list items that end and begin inside one folio: two slices. */
+static void append_items_sharing_folio_test(struct kunit *test)
+{
+	struct folio *folio = test_folio(test, 2);
+	struct udmabuf_slices *slices = test_slices(test, 2);
+	struct udmabuf_pfn_run run;
+	unsigned long pfn;
+	pgoff_t len;
+	u32 i;
+
+	KUNIT_EXPECT_EQ(test, append(slices, &folio, 1, 0, 2), 1);
+	KUNIT_EXPECT_EQ(test, append(slices, &folio, 1, 2, 2), 1);
+	KUNIT_EXPECT_EQ(test, slices->nr_slices, 2);
+	expect_slice(test, slices, 0, folio, 0, 0, 2);
+	expect_slice(test, slices, 1, folio, 2, 2, 2);
+	for (i = 0; i < 4; i++)
+		KUNIT_EXPECT_EQ(test, udmabuf_slices_pfn(slices, i),
+				folio_pfn(folio) + i);
+
+	/* Contiguous again: one run covers both slices. */
+	udmabuf_pfn_run_start(&run, slices, 0, 4, 0);
+	KUNIT_ASSERT_TRUE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+	KUNIT_EXPECT_EQ(test, pfn, folio_pfn(folio));
+	KUNIT_EXPECT_EQ(test, len, 4);
+	KUNIT_EXPECT_FALSE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+}
+
+/* The same pages named twice map twice, in buffer order. */
+static void append_same_range_twice_test(struct kunit *test)
+{
+	struct folio *folio = test_folio(test, 1);
+	struct udmabuf_slices *slices = test_slices(test, 2);
+	struct udmabuf_pfn_run run;
+	unsigned long pfn;
+	pgoff_t len;
+
+	KUNIT_EXPECT_EQ(test, append(slices, &folio, 1, 0, 2), 1);
+	KUNIT_EXPECT_EQ(test, append(slices, &folio, 1, 0, 2), 1);
+	KUNIT_EXPECT_EQ(test, udmabuf_slices_pfn(slices, 3),
+			folio_pfn(folio) + 1);
+
+	udmabuf_pfn_run_start(&run, slices, 0, 4, 0);
+	KUNIT_ASSERT_TRUE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+	KUNIT_EXPECT_EQ(test, len, 2);
+	KUNIT_ASSERT_TRUE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+	KUNIT_EXPECT_EQ(test, pfn, folio_pfn(folio));
+	KUNIT_EXPECT_EQ(test, len, 2);
+	KUNIT_EXPECT_FALSE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+}
+
+/* Many single-page slices: every page finds its own slice. */
+static void find_every_page_test(struct kunit *test)
+{
+	const u32 nr = 37;
+	struct udmabuf_slices *slices = test_slices(test, nr);
+	struct folio *folio;
+	u32 i;
+
+	for (i = 0; i < nr; i++) {
+		folio = test_folio(test, i % 3);
+		KUNIT_ASSERT_EQ(test, append(slices, &folio, 1, 0,
+					     folio_nr_pages(folio)), 1);
+	}
+	for (i = 0; i < slices->nr_pages; i++) {
+		u32 index = udmabuf_slices_find(slices, i);
+		const struct udmabuf_slice *slice = &slices->slice[index];
+
+		KUNIT_EXPECT_LE(test, slice->buf_pgoff, i);
+		KUNIT_EXPECT_LT(test, i, slice->buf_pgoff +
+				udmabuf_slice_nr_pages(slices, index));
+		KUNIT_EXPECT_EQ(test, udmabuf_slices_pfn(slices, i),
+				folio_pfn(slice->folio) +
+				(i - slice->buf_pgoff));
+	}
+}
+
+/* Runs stop where frames stop following each other, and at the cap. */
+static void runs_split_and_cap_test(struct kunit *test)
+{
+	struct folio *folios[] = { test_folio(test, 3), test_folio(test, 0) };
+	struct udmabuf_slices *slices = test_slices(test, 2);
+	struct udmabuf_pfn_run run;
+	unsigned long pfn;
+	pgoff_t len;
+
+	KUNIT_ASSERT_EQ(test, append(slices, folios, 2, 0, 9), 2);
+	/* Folio 1 may happen to follow folio 0: then a run spans both. */
+	if (folio_pfn(folios[1]) == folio_pfn(folios[0]) + 8)
+		kunit_skip(test, "the folios happen to be contiguous");
+
+	udmabuf_pfn_run_start(&run, slices, 0, 9, 3);
+	KUNIT_ASSERT_TRUE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+	KUNIT_EXPECT_EQ(test, pfn, folio_pfn(folios[0]));
+	KUNIT_EXPECT_EQ(test, len, 3);
+	KUNIT_ASSERT_TRUE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+	KUNIT_EXPECT_EQ(test, pfn, folio_pfn(folios[0]) + 3);
+	KUNIT_EXPECT_EQ(test, len, 3);
+	KUNIT_ASSERT_TRUE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+	KUNIT_EXPECT_EQ(test, pfn, folio_pfn(folios[0]) + 6);
+	KUNIT_EXPECT_EQ(test, len, 2);
+	KUNIT_ASSERT_TRUE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+	KUNIT_EXPECT_EQ(test, pfn, folio_pfn(folios[1]));
+	KUNIT_EXPECT_EQ(test, len, 1);
+	KUNIT_EXPECT_FALSE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+}
+
+/* A sub-range that starts and ends inside slices. */
+static void runs_of_sub_range_test(struct kunit *test)
+{
+	struct folio *folios[] = { test_folio(test, 2), test_folio(test, 2) };
+	struct udmabuf_slices *slices = test_slices(test, 2);
+	struct udmabuf_pfn_run run;
+	unsigned long pfn;
+	pgoff_t len, seen = 0;
+
+	KUNIT_ASSERT_EQ(test, append(slices, folios, 2, 0, 8), 2);
+	udmabuf_pfn_run_start(&run, slices, 3, 3, 0);
+	while (udmabuf_pfn_run_next(&run, &pfn, &len)) {
+		pgoff_t i;
+
+		for (i = 0; i < len; i++)
+			KUNIT_EXPECT_EQ(test, pfn + i,
+					udmabuf_slices_pfn(slices, 3 + seen + i));
+		seen += len;
+	}
+	KUNIT_EXPECT_EQ(test, seen, 3);
+
+	udmabuf_pfn_run_start(&run, slices, 8, 0, 0);
+	KUNIT_EXPECT_FALSE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+}
+
+static void expect_sgt_matches_runs(struct kunit *test,
+				    struct udmabuf_slices *slices,
+				    size_t max_segment, unsigned int nents)
+{
+	struct sg_table sgt;
+	struct udmabuf_pfn_run run;
+	struct scatterlist *sg;
+	unsigned long pfn;
+	pgoff_t len;
+	size_t total = 0;
+	unsigned int i;
+
+	KUNIT_ASSERT_EQ(test, 0,
+			udmabuf_slices_to_sgt(slices, &sgt, max_segment));
+	KUNIT_EXPECT_EQ(test, sgt.orig_nents, nents);
+
+	/* The same cap as the helper: whole pages, at least one. */
+	udmabuf_pfn_run_start(&run, slices, 0, slices->nr_pages,
+			      max_segment ?
+			      max_t(pgoff_t, max_segment >> PAGE_SHIFT, 1) : 0);
+	for_each_sgtable_sg(&sgt, sg, i) {
+		KUNIT_ASSERT_TRUE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+		KUNIT_EXPECT_EQ(test, page_to_pfn(sg_page(sg)), pfn);
+		KUNIT_EXPECT_EQ(test, sg->offset, 0);
+		KUNIT_EXPECT_EQ(test, sg->length, len << PAGE_SHIFT);
+		total += sg->length;
+	}
+	KUNIT_EXPECT_FALSE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+	KUNIT_EXPECT_EQ(test, total, (size_t)slices->nr_pages << PAGE_SHIFT);
+	sg_free_table(&sgt);
+}
+
+/* One sg entry per contiguous run: a folio split over items is one. */
+static void sgt_one_entry_per_run_test(struct kunit *test)
+{
+	struct folio *big = test_folio(test, 4), *small = test_folio(test, 0);
+	struct udmabuf_slices *slices = test_slices(test, 3);
+
+	KUNIT_ASSERT_EQ(test, append(slices, &big, 1, 0, 10), 1);
+	KUNIT_ASSERT_EQ(test, append(slices, &big, 1, 10, 6), 1);
+	KUNIT_ASSERT_EQ(test, append(slices, &small, 1, 0, 1), 1);
+	if (folio_pfn(small) == folio_pfn(big) + 16)
+		kunit_skip(test, "the folios happen to be contiguous");
+
+	expect_sgt_matches_runs(test, slices, 0, 2);
+	/* Segments of at most 4 pages: 16 pages in 4 entries, then 1. */
+	expect_sgt_matches_runs(test, slices, 4 * PAGE_SIZE, 5);
+	/* A cap below one page still makes whole-page entries. */
+	expect_sgt_matches_runs(test, slices, PAGE_SIZE / 2, 17);
+}
+
+static void reserve_grows_by_doubling_test(struct kunit *test)
+{
+	struct udmabuf_slices *slices = test_slices(test, 1);
+
+	KUNIT_EXPECT_EQ(test, slices->capacity, 1);
+	slices->nr_slices = 1;
+	KUNIT_EXPECT_EQ(test, 0, udmabuf_slices_reserve(slices, 1, 100));
+	KUNIT_EXPECT_EQ(test, slices->capacity, 2);
+	slices->nr_slices = 2;
+	KUNIT_EXPECT_EQ(test, 0, udmabuf_slices_reserve(slices, 1, 100));
+	KUNIT_EXPECT_EQ(test, slices->capacity, 4);
+	/* Already room: nothing moves. */
+	KUNIT_EXPECT_EQ(test, 0, udmabuf_slices_reserve(slices, 2, 100));
+	KUNIT_EXPECT_EQ(test, slices->capacity, 4);
+	/* Doubling stops at the buffer's bound ... */
+	slices->nr_slices = 4;
+	KUNIT_EXPECT_EQ(test, 0, udmabuf_slices_reserve(slices, 1, 5));
+	KUNIT_EXPECT_EQ(test, slices->capacity, 5);
+	/* ... but what is asked for is always granted. */
+	slices->nr_slices = 5;
+	KUNIT_EXPECT_EQ(test, 0, udmabuf_slices_reserve(slices, 3, 5));
+	KUNIT_EXPECT_EQ(test, slices->capacity, 8);
+	slices->nr_slices = 0;
+}
+
+static void reserve_overflow_fails_test(struct kunit *test)
+{
+	struct udmabuf_slices *slices = test_slices(test, 2);
+	struct udmabuf_slice *before = slices->slice;
+
+	slices->nr_slices = 2;
+	KUNIT_EXPECT_EQ(test, -ENOMEM,
+			udmabuf_slices_reserve(slices, U32_MAX, U32_MAX));
+	KUNIT_EXPECT_PTR_EQ(test, slices->slice, before);
+	KUNIT_EXPECT_EQ(test, slices->capacity, 2);
+	slices->nr_slices = 0;
+}
+
+static void trim_keeps_slices_test(struct kunit *test)
+{
+	struct folio *folios[] = { test_folio(test, 0), test_folio(test, 1) };
+	struct udmabuf_slices *slices = test_slices(test, 64);
+
+	KUNIT_ASSERT_EQ(test, append(slices, folios, 2, 0, 3), 2);
+	udmabuf_slices_trim(slices);
+	KUNIT_EXPECT_EQ(test, slices->capacity, 2);
+	KUNIT_EXPECT_EQ(test, ksize(slices->slice),
+			kmalloc_size_roundup(2 * sizeof(*slices->slice)));
+	expect_slice(test, slices, 0, folios[0], 0, 0, 1);
+	expect_slice(test, slices, 1, folios[1], 0, 1, 2);
+	/* Trimming a trimmed array changes nothing. */
+	udmabuf_slices_trim(slices);
+	KUNIT_EXPECT_EQ(test, slices->capacity, 2);
+}
+
+/*
+ * The pin memfd_pin_folios() takes, for folios that no file backs: the
+ * test stands in for GUP so that release has real pins to drop.
+ */
+static void pin_like_gup(struct folio *folio)
+{
+	if (folio_has_pincount(folio)) {
+		atomic_inc(&folio->_pincount);
+		folio_ref_inc(folio);
+	} else {
+		folio_ref_add(folio, GUP_PIN_COUNTING_BIAS);
+	}
+}
+
+static int pincount(struct folio *folio)
+{
+	return folio_has_pincount(folio) ? atomic_read(&folio->_pincount) :
+		folio_ref_count(folio) / GUP_PIN_COUNTING_BIAS;
+}
+
+/* Every pin is dropped once: shared folios twice, large ones too. */
+static void release_unpins_each_slice_once_test(struct kunit *test)
+{
+	struct folio *folios[] = {
+		test_folio(test, 0), test_folio(test, 2), test_folio(test, 9),
+	};
+	int refs[3], pins[3];
+	struct udmabuf_slices slices = { };
+	u32 i;
+
+	for (i = 0; i < 3; i++) {
+		refs[i] = folio_ref_count(folios[i]);
+		pins[i] = pincount(folios[i]);
+	}
+
+	/* Item 1: folios 0 and 1 up to page 2 of folio 1. */
+	KUNIT_ASSERT_EQ(test, 0, udmabuf_slices_reserve(&slices, 2, 5));
+	pin_like_gup(folios[0]);
+	pin_like_gup(folios[1]);
+	KUNIT_ASSERT_EQ(test, append(&slices, folios, 2, 0, 3), 2);
+	/* Item 2: from page 2 of folio 1 into the 2 MiB folio. */
+	KUNIT_ASSERT_EQ(test, 0, udmabuf_slices_reserve(&slices, 2, 5));
+	pin_like_gup(folios[1]);
+	pin_like_gup(folios[2]);
+	KUNIT_ASSERT_EQ(test, append(&slices, folios + 1, 2, 2, 300), 2);
+	KUNIT_EXPECT_EQ(test, slices.nr_pages, 303);
+	KUNIT_EXPECT_EQ(test, pincount(folios[1]), pins[1] + 2);
+
+	udmabuf_slices_release(&slices);
+	for (i = 0; i < 3; i++) {
+		KUNIT_EXPECT_EQ(test, folio_ref_count(folios[i]), refs[i]);
+		KUNIT_EXPECT_EQ(test, pincount(folios[i]), pins[i]);
+		KUNIT_EXPECT_FALSE(test, folio_maybe_dma_pinned(folios[i]));
+	}
+	KUNIT_EXPECT_EQ(test, slices.nr_slices, 0);
+	KUNIT_EXPECT_EQ(test, slices.nr_pages, 0);
+	KUNIT_EXPECT_NULL(test, slices.slice);
+}
+
+/* Release after a failure part way: only what was stored is unpinned. */
+static void release_partial_buffer_test(struct kunit *test)
+{
+	struct folio *folios[] = { test_folio(test, 0), test_folio(test, 0) };
+	int refs[2] = { folio_ref_count(folios[0]), folio_ref_count(folios[1]) };
+	struct udmabuf_slices slices = { };
+
+	KUNIT_ASSERT_EQ(test, 0, udmabuf_slices_reserve(&slices, 1, 2));
+	pin_like_gup(folios[0]);
+	pin_like_gup(folios[1]);
+	/* Room for one: the caller keeps (and drops) the second pin. */
+	KUNIT_ASSERT_EQ(test, append(&slices, folios, 2, 0, 2), 1);
+	unpin_folio(folios[1]);
+
+	udmabuf_slices_release(&slices);
+	KUNIT_EXPECT_EQ(test, folio_ref_count(folios[0]), refs[0]);
+	KUNIT_EXPECT_EQ(test, folio_ref_count(folios[1]), refs[1]);
+}
+
+static void release_empty_test(struct kunit *test)
+{
+	struct udmabuf_slices slices = { };
+
+	udmabuf_slices_release(&slices);
+	KUNIT_EXPECT_NULL(test, slices.slice);
+	KUNIT_EXPECT_EQ(test, slices.capacity, 0);
+}
+
+struct count_pages_case {
+	const char *name;
+	struct udmabuf_create_item items[3];
+	u32 count;
+	u64 max_pages;
+	int ret;
+	u32 total;
+};
+
+#define PG(n)	((u64)(n) * PAGE_SIZE)
+
+static const struct count_pages_case count_pages_cases[] = {
+	{ "one page", { { .size = PG(1) } }, 1, 16, 0, 1 },
+	{ "items add up", { { .size = PG(2) }, { .offset = PG(5), .size = PG(3) } },
+	  2, 16, 0, 5 },
+	{ "exactly the limit", { { .size = PG(16) } }, 1, 16, 0, 16 },
+	{ "one page over the limit", { { .size = PG(17) } }, 1, 16, -EINVAL },
+	{ "items together over the limit",
+	  { { .size = PG(9) }, { .size = PG(8) } }, 2, 16, -EINVAL },
+	{ "limit zero", { { .size = PG(1) } }, 1, 0, -EINVAL },
+	{ "no items", { }, 0, 16, -EINVAL },
+	{ "zero size", { { .size = 0 } }, 1, 16, -EINVAL },
+	{ "zero size after a good item", { { .size = PG(1) }, { .size = 0 } },
+	  2, 16, -EINVAL },
+	{ "unaligned offset", { { .offset = 512, .size = PG(1) } }, 1, 16,
+	  -EINVAL },
+	{ "unaligned size", { { .size = PG(1) + 1 } }, 1, 16, -EINVAL },
+	{ "offset plus size overflows",
+	  { { .offset = U64_MAX & PAGE_MASK, .size = PG(2) } }, 1, 16, -EINVAL },
+	{ "end past the largest file offset",
+	  { { .offset = (u64)LLONG_MAX + 1 - PG(1), .size = PG(2) } }, 1, 16,
+	  -EINVAL },
+	{ "end at the largest file offset",
+	  { { .offset = (u64)LLONG_MAX + 1 - PG(2), .size = PG(1) } }, 1, 16,
+	  0, 1 },
+	{ "huge size", { { .size = U64_MAX & PAGE_MASK } }, 1, U64_MAX, -EINVAL },
+};
+
+KUNIT_ARRAY_PARAM_DESC(count_pages, count_pages_cases, name);
+
+static void count_pages_test(struct kunit *test)
+{
+	const struct count_pages_case *c = test->param_value;
+	u32 total = 0xdead;
+
+	KUNIT_EXPECT_EQ(test, udmabuf_count_pages(c->items, c->count,
+						  c->max_pages, &total),
+			c->ret);
+	KUNIT_EXPECT_EQ(test, total, c->ret ? 0xdead : c->total);
+}
+
+struct seals_case {
+	const char *name;
+	int seals;
+	int ret;
+};
+
+static const struct seals_case seals_cases[] = {
+	{ "not a memfd", -EINVAL, -EBADFD },
+	{ "no seals", 0, -EINVAL },
+	{ "shrink", F_SEAL_SHRINK, 0 },
+	{ "shrink, grow and seal", F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, 0 },
+	{ "grow only", F_SEAL_GROW, -EINVAL },
+	{ "shrink and write", F_SEAL_SHRINK | F_SEAL_WRITE, -EINVAL },
+	{ "shrink and future write", F_SEAL_SHRINK | F_SEAL_FUTURE_WRITE,
+	  -EINVAL },
+	{ "write only", F_SEAL_WRITE, -EINVAL },
+};
+
+KUNIT_ARRAY_PARAM_DESC(seals, seals_cases, name);
+
+static void check_seals_test(struct kunit *test)
+{
+	const struct seals_case *c = test->param_value;
+
+	KUNIT_EXPECT_EQ(test, udmabuf_check_seals(c->seals), c->ret);
+}
+
+static struct kunit_case udmabuf_slices_cases[] = {
+	KUNIT_CASE(append_one_page_test),
+	KUNIT_CASE(append_first_page_of_large_folio_test),
+	KUNIT_CASE(append_last_page_of_large_folio_test),
+	KUNIT_CASE(append_middle_of_large_folio_test),
+	KUNIT_CASE(append_crossing_folios_test),
+	KUNIT_CASE(append_stops_at_max_pages_test),
+	KUNIT_CASE(append_stops_at_capacity_test),
+	KUNIT_CASE(append_items_sharing_folio_test),
+	KUNIT_CASE(append_same_range_twice_test),
+	KUNIT_CASE(find_every_page_test),
+	KUNIT_CASE(runs_split_and_cap_test),
+	KUNIT_CASE(runs_of_sub_range_test),
+	KUNIT_CASE(sgt_one_entry_per_run_test),
+	KUNIT_CASE(reserve_grows_by_doubling_test),
+	KUNIT_CASE(reserve_overflow_fails_test),
+	KUNIT_CASE(trim_keeps_slices_test),
+	KUNIT_CASE(release_unpins_each_slice_once_test),
+	KUNIT_CASE(release_partial_buffer_test),
+	KUNIT_CASE(release_empty_test),
+	KUNIT_CASE_PARAM(count_pages_test, count_pages_gen_params),
+	KUNIT_CASE_PARAM(check_seals_test, seals_gen_params),
+	{}
+};
+
+static struct kunit_suite udmabuf_slices_suite = {
+	.name = "udmabuf-slices",
+	.test_cases = udmabuf_slices_cases,
+};
+kunit_test_suite(udmabuf_slices_suite);
+
+MODULE_DESCRIPTION("KUnit tests for the udmabuf folio slice helpers");
+MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Folio slices: the bookkeeping behind a udmabuf, kept free of files,
+ * ioctls and dma-buf objects so that KUnit can drive every edge of it.
+ */
+
+#include <kunit/static_stub.h>
+#include <kunit/visibility.h>
+#include <linux/fcntl.h>
+#include <linux/mm.h>
+#include <linux/overflow.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/udmabuf.h>
+
+#include "udmabuf-slices.h"
+
+/* Seals a memfd must carry, and seals it must not carry. */
+#define UDMABUF_SEALS_REQUIRED	F_SEAL_SHRINK
+#define UDMABUF_SEALS_REFUSED	(F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)
+
+/* Longest sg segment we build: what an unsigned int length can hold. */
+#define UDMABUF_MAX_SEGMENT	((size_t)UINT_MAX & PAGE_MASK)
+
+/**
+ * udmabuf_slices_reserve - make room for more slices
+ * @slices: the slices of a buffer
+ * @count: slices about to be appended
+ * @max_slices: the most slices the buffer can ever need; growth by
+ *	doubling stops there
+ *
+ * Grows the array geometrically, so that appending a buffer's slices in
+ * batches costs amortised O(1) per slice. KUnit tests may stub it out to
+ * make it fail.
+ *
+ * Return: 0, or -ENOMEM with @slices unchanged.
+ */
+int udmabuf_slices_reserve(struct udmabuf_slices *slices, u32 count,
+			   u32 max_slices)
+{
+	struct udmabuf_slice *grown;
+	u64 wanted = (u64)slices->nr_slices + count;
+	u64 capacity;
+
+	KUNIT_STATIC_STUB_REDIRECT(udmabuf_slices_reserve, slices, count,
+				   max_slices);
+
+	if (wanted <= slices->capacity)
+		return 0;
+	if (wanted > U32_MAX)
+		return -ENOMEM;
+
+	capacity = clamp_t(u64, (u64)slices->capacity * 2, wanted,
+			   max_t(u64, wanted, max_slices));
+	grown = kvrealloc(slices->slice, array_size(capacity, sizeof(*grown)),
+			  GFP_KERNEL);
+	if (!grown)
+		return -ENOMEM;
+
+	slices->slice = grown;
+	slices->capacity = capacity;
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_reserve);
+
+/**
+ * udmabuf_slices_append - append pinned folios to a buffer
+ * @slices: the slices of a buffer, with room reserved
+ * @folios: folios in file order, each holding one pin, as memfd_pin_folios()
+ *	returns them
+ * @nr_folios: entries in @folios
+ * @first_offset: byte offset of the range inside @folios[0]
+ * @max_pages: pages the range still needs
+ *
+ * Each folio taken becomes one slice and hands its pin to it. The page
+ * count grows with every slice stored, so it always matches what the
+ * slices hold. The walk stops when @max_pages pages are stored or the
+ * reserved room is full.
+ *
+ * Return: how many folios were taken, from the start of @folios. The
+ * caller still owns the pins of the rest.
+ */
+u32 udmabuf_slices_append(struct udmabuf_slices *slices,
+			  struct folio **folios, u32 nr_folios,
+			  size_t first_offset, u32 max_pages)
+{
+	u32 room = slices->capacity - slices->nr_slices;
+	u32 folio_pgoff = first_offset >> PAGE_SHIFT;
+	u32 taken;
+
+	for (taken = 0; taken < min(nr_folios, room) && max_pages; taken++) {
+		struct udmabuf_slice *slice = &slices->slice[slices->nr_slices];
+		u32 pages = min_t(unsigned long, max_pages,
+				  folio_nr_pages(folios[taken]) - folio_pgoff);
+
+		slice->folio = folios[taken];
+		slice->folio_pgoff = folio_pgoff;
+		slice->buf_pgoff = slices->nr_pages;
+		slices->nr_slices++;
+		slices->nr_pages += pages;
+		max_pages -= pages;
+		folio_pgoff = 0;
+	}
+	return taken;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_append);
+
+/**
+ * udmabuf_slices_trim - give back the room no slice uses
+ * @slices: the slices of a buffer, all appended
+ *
+ * Moves the slices into an array of their exact size, so that a buffer
+ * keeps no slack from the doubling in udmabuf_slices_reserve(). When that
+ * allocation fails the larger array is kept: nothing is lost but memory.
+ */
+void udmabuf_slices_trim(struct udmabuf_slices *slices)
+{
+	struct udmabuf_slice *exact;
+
+	if (slices->capacity == slices->nr_slices)
+		return;
+
+	exact = kvmalloc_array(slices->nr_slices, sizeof(*exact), GFP_KERNEL);
+	if (!exact)
+		return;
+
+	memcpy(exact, slices->slice, slices->nr_slices * sizeof(*exact));
+	kvfree(slices->slice);
+	slices->slice = exact;
+	slices->capacity = slices->nr_slices;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_trim);
+
+/**
+ * udmabuf_slices_release - unpin every slice and free the array
+ * @slices: the slices of a buffer, possibly only partly appended
+ *
+ * Each slice holds one pin, so a folio shared by several slices (list
+ * items that end and begin inside it) is unpinned once per slice: exactly
+ * as often as it was pinned. Leaves @slices empty.
+ */
+void udmabuf_slices_release(struct udmabuf_slices *slices)
+{
+	u32 i;
+
+	for (i = 0; i < slices->nr_slices; i++)
+		unpin_folio(slices->slice[i].folio);
+
+	kvfree(slices->slice);
+	*slices = (struct udmabuf_slices) { };
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_release);
+
+/**
+ * udmabuf_slice_nr_pages - pages in one slice
+ * @slices: the slices of a buffer
+ * @index: a slice, below @slices->nr_slices
+ *
+ * Return: the number of buffer pages that slice @index covers.
+ */
+u32 udmabuf_slice_nr_pages(const struct udmabuf_slices *slices, u32 index)
+{
+	u32 end = index + 1 < slices->nr_slices ?
+		  slices->slice[index + 1].buf_pgoff : slices->nr_pages;
+
+	return end - slices->slice[index].buf_pgoff;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_slice_nr_pages);
+
+/**
+ * udmabuf_slices_find - find the slice that holds a buffer page
+ * @slices: the slices of a buffer
+ * @page: a buffer page, below @slices->nr_pages
+ *
+ * A binary search: O(log slices), however far into the buffer @page is.
+ *
+ * Return: the index of the slice holding @page.
+ */
+u32 udmabuf_slices_find(const struct udmabuf_slices *slices, pgoff_t page)
+{
+	u32 low = 0, high = slices->nr_slices - 1;
+
+	while (low < high) {
+		u32 mid = low + (high - low + 1) / 2;
+
+		if (slices->slice[mid].buf_pgoff <= page)
+			low = mid;
+		else
+			high = mid - 1;
+	}
+	return low;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_find);
+
+static unsigned long udmabuf_slice_pfn(const struct udmabuf_slices *slices,
+				       u32 index, pgoff_t page)
+{
+	const struct udmabuf_slice *slice = &slices->slice[index];
+
+	return folio_pfn(slice->folio) + slice->folio_pgoff +
+	       (page - slice->buf_pgoff);
+}
+
+/**
+ * udmabuf_slices_pfn - the page frame behind a buffer page
+ * @slices: the slices of a buffer
+ * @page: a buffer page, below @slices->nr_pages
+ *
+ * Computed from the folio's own PFN, so it never reads the struct page of
+ * a tail page (which hugetlb vmemmap optimisation may not keep).
+ *
+ * Return: the PFN that backs buffer page @page.
+ */
+unsigned long udmabuf_slices_pfn(const struct udmabuf_slices *slices,
+				 pgoff_t page)
+{
+	return udmabuf_slice_pfn(slices, udmabuf_slices_find(slices, page),
+				 page);
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_pfn);
+
+/**
+ * udmabuf_pfn_run_start - start walking a page range by contiguous runs
+ * @run: the cursor to set up
+ * @slices: the slices of a buffer
+ * @first: first buffer page of the range
+ * @count: pages in the range; @first + @count must not pass the buffer end
+ * @max_pages: longest run to hand out, in pages (0: no limit)
+ */
+void udmabuf_pfn_run_start(struct udmabuf_pfn_run *run,
+			   const struct udmabuf_slices *slices,
+			   pgoff_t first, pgoff_t count, pgoff_t max_pages)
+{
+	run->slices = slices;
+	run->index = count ? udmabuf_slices_find(slices, first) : 0;
+	run->page = first;
+	run->end = first + count;
+	run->max_pages = max_pages ?: ULONG_MAX;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_pfn_run_start);
+
+/**
+ * udmabuf_pfn_run_next - the next run of physically contiguous pages
+ * @run: a cursor from udmabuf_pfn_run_start()
+ * @pfn: set to the run's first page frame
+ * @nr_pages: set to the run's length in pages
+ *
+ * Slices whose frames follow each other (neighbouring folios, or two list
+ * items that continue inside the same folio) merge into one run, up to
+ * @run->max_pages pages.
+ *
+ * Return: true with a run, false once the range is walked.
+ */
+bool udmabuf_pfn_run_next(struct udmabuf_pfn_run *run, unsigned long *pfn,
+			  pgoff_t *nr_pages)
+{
+	const struct udmabuf_slices *slices = run->slices;
+	unsigned long first;
+	pgoff_t len = 0;
+
+	if (run->page >= run->end)
+		return false;
+
+	first = udmabuf_slice_pfn(slices, run->index, run->page);
+	do {
+		const struct udmabuf_slice *slice = &slices->slice[run->index];
+		pgoff_t slice_end = slice->buf_pgoff +
+				    udmabuf_slice_nr_pages(slices, run->index);
+		pgoff_t take;
+
+		if (udmabuf_slice_pfn(slices, run->index, run->page) !=
+		    first + len)
+			break;
+
+		take = min(slice_end, run->end) - run->page;
+		take = min(take, run->max_pages - len);
+		len += take;
+		run->page += take;
+		if (run->page == slice_end)
+			run->index++;
+	} while (run->page < run->end && len < run->max_pages);
+
+	*pfn = first;
+	*nr_pages = len;
+	return true;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_pfn_run_next);
+
+/**
+ * udmabuf_slices_to_sgt - describe a whole buffer in an sg table
+ * @slices: the slices of a buffer, at least one
+ * @sgt: the table to allocate and fill
+ * @max_segment: longest segment in bytes; 0 or more than an sg entry can
+ *	hold means the most an sg entry can hold
+ *
+ * One entry per physically contiguous run of pages, not one per page.
+ * The table is not DMA-mapped.
+ *
+ * Return: 0, or -errno from sg_alloc_table() with nothing allocated.
+ */
+int udmabuf_slices_to_sgt(const struct udmabuf_slices *slices,
+			  struct sg_table *sgt, size_t max_segment)
+{
+	struct udmabuf_pfn_run run;
+	struct scatterlist *sg;
+	unsigned int nents = 0;
+	unsigned long pfn;
+	pgoff_t max_pages, len;
+	int ret;
+
+	if (!max_segment || max_segment > UDMABUF_MAX_SEGMENT)
+		max_segment = UDMABUF_MAX_SEGMENT;
+	max_pages = max_t(pgoff_t, max_segment >> PAGE_SHIFT, 1);
+
+	udmabuf_pfn_run_start(&run, slices, 0, slices->nr_pages, max_pages);
+	while (udmabuf_pfn_run_next(&run, &pfn, &len))
+		nents++;
+
+	ret = sg_alloc_table(sgt, nents, GFP_KERNEL);
+	if (ret)
+		return ret;
+
+	sg = sgt->sgl;
+	udmabuf_pfn_run_start(&run, slices, 0, slices->nr_pages, max_pages);
+	while (udmabuf_pfn_run_next(&run, &pfn, &len)) {
+		sg_set_page(sg, pfn_to_page(pfn), len << PAGE_SHIFT, 0);
+		sg = sg_next(sg);
+	}
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_to_sgt);
+
+/**
+ * udmabuf_count_pages - check the items of a create request and count pages
+ * @items: the requested ranges
+ * @count: entries in @items
+ * @max_pages: the most pages one buffer may have
+ * @total: set to the pages of all items, when they pass
+ *
+ * Every item needs a non-zero, page-aligned size and a page-aligned offset
+ * whose end fits in a file offset. Nothing is looked up or allocated, so a
+ * refused request costs nothing to undo.
+ *
+ * Return: 0, or -EINVAL for no items, a bad item or too many pages.
+ */
+int udmabuf_count_pages(const struct udmabuf_create_item *items, u32 count,
+			u64 max_pages, u32 *total)
+{
+	u64 pages = 0, end;
+	u32 i;
+
+	if (!count)
+		return -EINVAL;
+
+	max_pages = min_t(u64, max_pages, UDMABUF_MAX_PAGES);
+	for (i = 0; i < count; i++) {
+		if (!items[i].size || !PAGE_ALIGNED(items[i].size) ||
+		    !PAGE_ALIGNED(items[i].offset))
+			return -EINVAL;
+		if (check_add_overflow(items[i].offset, items[i].size, &end) ||
+		    end > LLONG_MAX)
+			return -EINVAL;
+
+		pages += items[i].size >> PAGE_SHIFT;
+		if (pages > max_pages)
+			return -EINVAL;
+	}
+	*total = pages;
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_count_pages);
+
+/**
+ * udmabuf_check_seals - may a memfd with these seals back a buffer?
+ * @seals: what F_GET_SEALS returned for the file, or a -errno from it
+ *
+ * The file must not shrink under the buffer (F_SEAL_SHRINK), and it must
+ * stay writable through a shared mapping, which F_SEAL_WRITE and
+ * F_SEAL_FUTURE_WRITE would forbid.
+ *
+ * Return: 0; -EBADFD when @seals is an error (not a memfd); -EINVAL when
+ * the seals do not fit.
+ */
+int udmabuf_check_seals(int seals)
+{
+	if (seals < 0)
+		return -EBADFD;
+	if ((seals & UDMABUF_SEALS_REQUIRED) != UDMABUF_SEALS_REQUIRED ||
+	    (seals & UDMABUF_SEALS_REFUSED))
+		return -EINVAL;
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_check_seals);

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Folio slices: how a udmabuf remembers which memory backs it.
+ *
+ * A buffer is an ordered list of slices. A slice is a run of pages inside
+ * one pinned folio and owns exactly one pin on that folio, so releasing a
+ * buffer is one unpin per slice, whatever the folio sizes are and however
+ * many list items share a folio. The metadata grows with the number of
+ * folios, not with the number of pages.
+ */
+#ifndef _UDMABUF_SLICES_H
+#define _UDMABUF_SLICES_H
+
+#include <linux/limits.h>
+#include <linux/minmax.h>
+#include <linux/types.h>
+
+struct folio;
+struct sg_table;
+struct udmabuf_create_item;
+
+/*
+ * Page indices are stored as u32, and the byte size of a buffer must fit
+ * in a size_t: together these bound the pages of one buffer.
+ */
+#define UDMABUF_MAX_PAGES	((u32)min_t(u64, U32_MAX, SIZE_MAX >> PAGE_SHIFT))
+
+/**
+ * struct udmabuf_slice - a run of pages of one pinned folio
+ * @folio: the folio; the slice holds one pin on it
+ * @folio_pgoff: index of the slice's first page inside @folio
+ * @buf_pgoff: index of the slice's first page inside the buffer
+ *
+ * The slice ends where the next one begins, or at the end of the buffer.
+ */
+struct udmabuf_slice {
+	struct folio *folio;
+	u32 folio_pgoff;
+	u32 buf_pgoff;
+};
+
+/**
+ * struct udmabuf_slices - the slices that back one buffer, in buffer order
+ * @slice: array of @capacity slices, the first @nr_slices of them in use
+ * @nr_slices: slices stored; each one holds a pin
+ * @capacity: slices @slice has room for
+ * @nr_pages: pages covered by the stored slices, never more
+ */
+struct udmabuf_slices {
+	struct udmabuf_slice *slice;
+	u32 nr_slices;
+	u32 capacity;
+	u32 nr_pages;
+};
+
+/**
+ * struct udmabuf_pfn_run - cursor over physically contiguous page runs
+ * @slices: the slices walked
+ * @index: slice that holds @page
+ * @page: next buffer page to visit
+ * @end: one past the last buffer page to visit
+ * @max_pages: longest run handed out, in pages
+ */
+struct udmabuf_pfn_run {
+	const struct udmabuf_slices *slices;
+	u32 index;
+	pgoff_t page;
+	pgoff_t end;
+	pgoff_t max_pages;
+};
+
+int udmabuf_slices_reserve(struct udmabuf_slices *slices, u32 count,
+			   u32 max_slices);
+u32 udmabuf_slices_append(struct udmabuf_slices *slices,
+			  struct folio **folios, u32 nr_folios,
+			  size_t first_offset, u32 max_pages);
+void udmabuf_slices_trim(struct udmabuf_slices *slices);
+void udmabuf_slices_release(struct udmabuf_slices *slices);
+
+u32 udmabuf_slice_nr_pages(const struct udmabuf_slices *slices, u32 index);
+u32 udmabuf_slices_find(const struct udmabuf_slices *slices, pgoff_t page);
+unsigned long udmabuf_slices_pfn(const struct udmabuf_slices *slices,
+				 pgoff_t page);
+
+void udmabuf_pfn_run_start(struct udmabuf_pfn_run *run,
+			   const struct udmabuf_slices *slices,
+			   pgoff_t first, pgoff_t count, pgoff_t max_pages);
+bool udmabuf_pfn_run_next(struct udmabuf_pfn_run *run, unsigned long *pfn,
+			  pgoff_t *nr_pages);
+
+int udmabuf_slices_to_sgt(const struct udmabuf_slices *slices,
+			  struct sg_table *sgt, size_t max_segment);
+
+int udmabuf_count_pages(const struct udmabuf_create_item *items, u32 count,
+			u64 max_pages, u32 *total);
+int udmabuf_check_seals(int seals);
+
+#endif /* _UDMABUF_SLICES_H */

@@ -1,0 +1,947 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for udmabuf end to end: sealed shmem files stand in for
+ * memfds, buffers are made through the driver's own create path and
+ * ioctl, then read through mmap, vmap and sg tables.
+ */
+
+#include <kunit/device.h>
+#include <kunit/static_stub.h>
+#include <kunit/test.h>
+#include <linux/anon_inodes.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-mapping.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/iosys-map.h>
+#include <linux/mman.h>
+#include <linux/pagemap.h>
+#include <linux/random.h>
+#include <linux/sched.h>
+#include <linux/scatterlist.h>
+#include <linux/shmem_fs.h>
+#include <linux/slab.h>
+#include <linux/udmabuf.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+
+#include "udmabuf-kunit.h"
+#include "udmabuf-slices.h"
+
+#define PG(n)	((u64)(n) * PAGE_SIZE)
+
+/* A sealed shmem file, as memfd_create() and F_ADD_SEALS would leave it. */
+struct test_memfd {
+	struct file *file;
+	int fd;
+	u32 nr_pages;
+	u8 seed;
+};
+
+static void test_memfd_close(void *ctx)
+{
+	struct test_memfd *memfd = ctx;
+
+	close_fd(memfd->fd);
+	fput(memfd->file);
+}
+
+/* The byte at @offset of the file made with @seed. */
+static u8 pattern_byte(u8 seed, loff_t offset)
+{
+	return seed ^ (offset >> PAGE_SHIFT) * 29 ^ (offset & 0xff);
+}
+
+static void fill_pattern(u8 *buf, u8 seed, loff_t offset, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = pattern_byte(seed, offset + i);
+}
+
+static struct test_memfd *test_memfd(struct kunit *test, u32 nr_pages,
+				     int seals)
+{
+	size_t size = (size_t)nr_pages << PAGE_SHIFT;
+	struct test_memfd *memfd;
+	loff_t pos = 0;
+	u8 *data;
+
+	memfd = kunit_kzalloc(test, sizeof(*memfd), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, memfd);
+	memfd->nr_pages = nr_pages;
+	memfd->seed = get_random_u8();
+
+	memfd->file = shmem_file_setup("udmabuf-kunit", size, 0);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd->file);
+	memfd->fd = get_unused_fd_flags(O_CLOEXEC);
+	if (memfd->fd < 0)
+		fput(memfd->file);
+	KUNIT_ASSERT_GE(test, memfd->fd, 0);
+	fd_install(memfd->fd, get_file(memfd->file));
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test,
+							    test_memfd_close,
+							    memfd));
+
+	data = kunit_kmalloc(test, size, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, data);
+	fill_pattern(data, memfd->seed, 0, size);
+	KUNIT_ASSERT_EQ(test, kernel_write(memfd->file, data, size, &pos),
+			(ssize_t)size);
+	kunit_kfree(test, data);
+
+	SHMEM_I(file_inode(memfd->file))->seals = seals;
+	return memfd;
+}
+
+static struct test_memfd *sealed_memfd(struct kunit *test, u32 nr_pages)
+{
+	return test_memfd(test, nr_pages, F_SEAL_SHRINK);
+}
+
+static struct udmabuf_create_item item_of(struct test_memfd *memfd,
+					  u32 first_page, u32 nr_pages)
+{
+	return (struct udmabuf_create_item) {
+		.memfd = memfd->fd,
+		.offset = (u64)first_page << PAGE_SHIFT,
+		.size = (u64)nr_pages << PAGE_SHIFT,
+	};
+}
+
+/* What a buffer of @items must read as, page after page. */
+static u8 *expected_bytes(struct kunit *test, struct test_memfd **memfds,
+			  const struct udmabuf_create_item *items, u32 count)
+{
+	size_t total = 0, done = 0;
+	u8 *buf;
+	u32 i;
+
+	for (i = 0; i < count; i++)
+		total += items[i].size;
+	buf = kunit_kmalloc(test, total, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	for (i = 0; i < count; i++) {
+		fill_pattern(buf + done, memfds[i]->seed, items[i].offset,
+			     items[i].size);
+		done += items[i].size;
+	}
+	return buf;
+}
+
+/*
+ * Reference and pin counts of every folio of a file. The page cache holds
+ * the folios, so the counts can be read again after a buffer is gone.
+ */
+struct folio_counts {
+	u32 nr;
+	int refs[];
+};
+
+static struct folio_counts *folio_counts(struct kunit *test,
+					 struct test_memfd *memfd)
+{
+	struct address_space *mapping = memfd->file->f_mapping;
+	struct folio_counts *counts;
+	u32 i;
+
+	counts = kunit_kzalloc(test, struct_size(counts, refs, memfd->nr_pages),
+			       GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, counts);
+	counts->nr = memfd->nr_pages;
+	for (i = 0; i < memfd->nr_pages; i++) {
+		struct folio *folio = filemap_get_folio(mapping, i);
+
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, folio);
+		/*
+		 * Not ours: the lookup's reference, and the one a per-CPU
+		 * LRU batch holds until it puts the folio on the LRU.
+		 */
+		counts->refs[i] = folio_ref_count(folio) - 1 -
+				  !folio_test_lru(folio);
+		folio_put(folio);
+	}
+	return counts;
+}
+
+/* Each page's folio carries @pins[i] pins more than in @before. */
+static void expect_pins(struct kunit *test, struct test_memfd *memfd,
+			const struct folio_counts *before, const int *pins)
+{
+	struct folio_counts *now = folio_counts(test, memfd);
+	u32 i;
+
+	for (i = 0; i < now->nr; i++)
+		KUNIT_EXPECT_EQ_MSG(test, now->refs[i],
+				    before->refs[i] +
+				    (pins ? pins[i] : 0) * GUP_PIN_COUNTING_BIAS,
+				    "page %u", i);
+}
+
+static void expect_unpinned(struct kunit *test, struct test_memfd *memfd,
+			    const struct folio_counts *before)
+{
+	expect_pins(test, memfd, before, NULL);
+}
+
+KUNIT_DEFINE_ACTION_WRAPPER(dma_buf_put_action, dma_buf_put, struct dma_buf *);
+
+static struct dma_buf *create_ok(struct kunit *test,
+				 const struct udmabuf_create_item *items,
+				 u32 count)
+{
+	struct dma_buf *dmabuf = udmabuf_create_dmabuf(items, count);
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dmabuf);
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test,
+							    dma_buf_put_action,
+							    dmabuf));
+	return dmabuf;
+}
+
+/*
+ * A kthread's last fput() is deferred to a workqueue: run it now, so the
+ * buffer is released before the test looks at the pins.
+ */
+static void put_now(struct kunit *test, struct dma_buf *dmabuf)
+{
+	kunit_release_action(test, dma_buf_put_action, dmabuf);
+	flush_delayed_fput();
+}
+
+static void close_now(int fd)
+{
+	close_fd(fd);
+	flush_delayed_fput();
+}
+
+static void expect_vmap_bytes(struct kunit *test, struct dma_buf *dmabuf,
+			      const u8 *expected)
+{
+	struct iosys_map map;
+
+	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(dmabuf, &map));
+	KUNIT_EXPECT_FALSE(test, map.is_iomem);
+	KUNIT_EXPECT_MEMEQ(test, map.vaddr, expected, dmabuf->size);
+	dma_buf_vunmap_unlocked(dmabuf, &map);
+}
+
+static void create_one_page_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 4);
+	struct folio_counts *before = folio_counts(test, memfd);
+	struct udmabuf_create_item item = item_of(memfd, 2, 1);
+	int pins[4] = { 0, 0, 1, 0 };
+	struct dma_buf *dmabuf;
+
+	dmabuf = create_ok(test, &item, 1);
+	KUNIT_EXPECT_EQ(test, dmabuf->size, PAGE_SIZE);
+	expect_pins(test, memfd, before, pins);
+	expect_vmap_bytes(test, dmabuf,
+			  expected_bytes(test, &memfd, &item, 1));
+
+	put_now(test, dmabuf);
+	expect_unpinned(test, memfd, before);
+}
+
+static void create_whole_file_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 64);
+	struct folio_counts *before = folio_counts(test, memfd);
+	struct udmabuf_create_item item = item_of(memfd, 0, 64);
+	struct dma_buf *dmabuf;
+	int pins[64];
+	u32 i;
+
+	for (i = 0; i < 64; i++)
+		pins[i] = 1;
+	dmabuf = create_ok(test, &item, 1);
+	KUNIT_EXPECT_EQ(test, dmabuf->size, 64 * PAGE_SIZE);
+	expect_pins(test, memfd, before, pins);
+	expect_vmap_bytes(test, dmabuf,
+			  expected_bytes(test, &memfd, &item, 1));
+
+	put_now(test, dmabuf);
+	expect_unpinned(test, memfd, before);
+}
+
+/*
+ * Items that overlap and repeat: the folios they share are pinned once
+ * per item, and unpinned as often.
+ */
+static void create_list_sharing_folios_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 8);
+	struct folio_counts *before = folio_counts(test, memfd);
+	struct udmabuf_create_item items[] = {
+		item_of(memfd, 0, 3), item_of(memfd, 2, 3), item_of(memfd, 2, 1),
+	};
+	struct test_memfd *memfds[] = { memfd, memfd, memfd };
+	int pins[8] = { 1, 1, 3, 1, 1, 0, 0, 0 };
+	struct dma_buf *dmabuf;
+
+	dmabuf = create_ok(test, items, ARRAY_SIZE(items));
+	KUNIT_EXPECT_EQ(test, dmabuf->size, 7 * PAGE_SIZE);
+	expect_pins(test, memfd, before, pins);
+	expect_vmap_bytes(test, dmabuf,
+			  expected_bytes(test, memfds, items, 3));
+
+	put_now(test, dmabuf);
+	expect_unpinned(test, memfd, before);
+}
+
+static void create_list_of_files_test(struct kunit *test)
+{
+	struct test_memfd *memfds[] = {
+		sealed_memfd(test, 5), sealed_memfd(test, 3),
+		sealed_memfd(test, 9),
+	};
+	struct folio_counts *before[3];
+	struct udmabuf_create_item items[] = {
+		item_of(memfds[0], 1, 4), item_of(memfds[1], 0, 3),
+		item_of(memfds[2], 8, 1),
+	};
+	struct dma_buf *dmabuf;
+	u32 i;
+
+	for (i = 0; i < 3; i++)
+		before[i] = folio_counts(test, memfds[i]);
+	dmabuf = create_ok(test, items, 3);
+	KUNIT_EXPECT_EQ(test, dmabuf->size, 8 * PAGE_SIZE);
+	expect_vmap_bytes(test, dmabuf,
+			  expected_bytes(test, memfds, items, 3));
+
+	put_now(test, dmabuf);
+	for (i = 0; i < 3; i++)
+		expect_unpinned(test, memfds[i], before[i]);
+}
+
+/* The buffer keeps its pages when the memfd is gone. */
+static void buffer_outlives_memfd_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 6);
+	struct udmabuf_create_item item = item_of(memfd, 1, 5);
+	u8 *expected = expected_bytes(test, &memfd, &item, 1);
+	struct dma_buf *dmabuf;
+
+	dmabuf = create_ok(test, &item, 1);
+	kunit_release_action(test, test_memfd_close, memfd);
+	expect_vmap_bytes(test, dmabuf, expected);
+}
+
+/* vmap maps each page by its own frame, not its folio's head page. */
+static void vmap_maps_every_pfn_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 12);
+	struct udmabuf_create_item items[] = {
+		item_of(memfd, 3, 6), item_of(memfd, 0, 2),
+	};
+	struct folio *folio;
+	struct iosys_map map;
+	struct dma_buf *dmabuf;
+	pgoff_t file_page[8] = { 3, 4, 5, 6, 7, 8, 0, 1 };
+	u32 i;
+
+	dmabuf = create_ok(test, items, 2);
+	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(dmabuf, &map));
+	for (i = 0; i < 8; i++) {
+		folio = filemap_get_folio(memfd->file->f_mapping, file_page[i]);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, folio);
+		KUNIT_EXPECT_EQ_MSG(test,
+				    vmalloc_to_pfn(map.vaddr + i * PAGE_SIZE),
+				    folio_pfn(folio) +
+				    (file_page[i] - folio->index), "page %u", i);
+		folio_put(folio);
+	}
+	dma_buf_vunmap_unlocked(dmabuf, &map);
+}
+
+static unsigned long map_buffer(struct kunit *test, struct dma_buf *dmabuf,
+				unsigned long len, unsigned long flags,
+				unsigned long pgoff)
+{
+	return kunit_vm_mmap(test, dmabuf->file, 0, len,
+			     PROT_READ | PROT_WRITE, flags,
+			     pgoff << PAGE_SHIFT);
+}
+
+/* Read every page through a shared mapping: one fault for all of them. */
+static void mmap_reads_all_pages_in_one_fault_test(struct kunit *test)
+{
+	const u32 nr = 64;
+	struct test_memfd *memfd = sealed_memfd(test, nr);
+	struct udmabuf_create_item item = item_of(memfd, 0, nr);
+	u8 *expected = expected_bytes(test, &memfd, &item, 1);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	unsigned long addr, faults;
+	u8 *got;
+	u32 i;
+
+	got = kunit_kmalloc(test, PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, got);
+	addr = map_buffer(test, dmabuf, dmabuf->size, MAP_SHARED, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+
+	faults = current->min_flt + current->maj_flt;
+	for (i = 0; i < nr; i++) {
+		KUNIT_ASSERT_EQ(test, 0,
+				copy_from_user(got, (void __user *)addr +
+					       i * PAGE_SIZE, PAGE_SIZE));
+		KUNIT_EXPECT_MEMEQ_MSG(test, got, expected + i * PAGE_SIZE,
+				       PAGE_SIZE, "page %u", i);
+	}
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
+}
+
+/* A mapping at an offset shows the pages from there on. */
+static void mmap_at_offset_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 10);
+	struct udmabuf_create_item item = item_of(memfd, 0, 10);
+	u8 *expected = expected_bytes(test, &memfd, &item, 1);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	unsigned long addr;
+	u8 *got;
+
+	got = kunit_kmalloc(test, 4 * PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, got);
+	addr = map_buffer(test, dmabuf, 4 * PAGE_SIZE, MAP_SHARED, 5);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)addr,
+						4 * PAGE_SIZE));
+	KUNIT_EXPECT_MEMEQ(test, got, expected + 5 * PAGE_SIZE, 4 * PAGE_SIZE);
+
+	/* Past the end of the buffer: refused by the dma-buf core. */
+	addr = map_buffer(test, dmabuf, 4 * PAGE_SIZE, MAP_SHARED, 7);
+	KUNIT_EXPECT_EQ(test, (long)addr, -EINVAL);
+}
+
+/* Bytes written through the mapping land in the memfd. */
+static void mmap_writes_reach_memfd_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 4);
+	struct udmabuf_create_item item = item_of(memfd, 1, 2);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	unsigned long addr;
+	loff_t pos = PAGE_SIZE;
+	u8 *data, *back;
+
+	data = kunit_kmalloc(test, 2 * PAGE_SIZE, GFP_KERNEL);
+	back = kunit_kzalloc(test, 2 * PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, data);
+	KUNIT_ASSERT_NOT_NULL(test, back);
+	get_random_bytes(data, 2 * PAGE_SIZE);
+
+	addr = map_buffer(test, dmabuf, dmabuf->size, MAP_SHARED, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+	KUNIT_ASSERT_EQ(test, 0, copy_to_user((void __user *)addr, data,
+					      2 * PAGE_SIZE));
+	KUNIT_ASSERT_EQ(test, kernel_read(memfd->file, back, 2 * PAGE_SIZE,
+					  &pos), (ssize_t)(2 * PAGE_SIZE));
+	KUNIT_EXPECT_MEMEQ(test, back, data, 2 * PAGE_SIZE);
+}
+
+static void mmap_private_refused_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 2);
+	struct udmabuf_create_item item = item_of(memfd, 0, 2);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	unsigned long addr;
+
+	addr = map_buffer(test, dmabuf, dmabuf->size, MAP_PRIVATE, 0);
+	KUNIT_EXPECT_EQ(test, (long)addr, -EINVAL);
+}
+
+/* The frame behind each page of @items, read from the page cache. */
+static unsigned long *expected_pfns(struct kunit *test,
+				    struct test_memfd *memfd,
+				    const struct udmabuf_create_item *items,
+				    u32 count, u32 nr_pages)
+{
+	unsigned long *pfns;
+	u32 i, n = 0;
+	pgoff_t page;
+
+	pfns = kunit_kcalloc(test, nr_pages, sizeof(*pfns), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pfns);
+	for (i = 0; i < count; i++) {
+		for (page = items[i].offset >> PAGE_SHIFT;
+		     page < (items[i].offset + items[i].size) >> PAGE_SHIFT;
+		     page++) {
+			struct folio *folio;
+
+			folio = filemap_get_folio(memfd->file->f_mapping, page);
+			KUNIT_ASSERT_NOT_ERR_OR_NULL(test, folio);
+			pfns[n++] = folio_pfn(folio) + page - folio->index;
+			folio_put(folio);
+		}
+	}
+	KUNIT_ASSERT_EQ(test, n, nr_pages);
+	return pfns;
+}
+
+/* An importer's map: one sg entry per contiguous run, covering it all. */
+static void map_attachment_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 16);
+	struct udmabuf_create_item items[] = {
+		item_of(memfd, 0, 16), item_of(memfd, 4, 4),
+	};
+	unsigned long *pfns = expected_pfns(test, memfd, items, 2, 20);
+	struct dma_buf *dmabuf = create_ok(test, items, 2);
+	struct dma_buf_attachment *attach;
+	struct scatterlist *sg;
+	struct sg_table *sgt;
+	struct device *dev;
+	u32 page = 0, len;
+	unsigned int i;
+
+	dev = kunit_device_register(test, "udmabuf-importer");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
+	if (dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64)))
+		kunit_skip(test, "no DMA API here (NO_DMA)");
+
+	attach = dma_buf_attach(dmabuf, dev);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+	if (IS_ERR(sgt)) {
+		dma_buf_detach(dmabuf, attach);
+		kunit_skip(test, "dma_map_sgtable() fails here: %ld",
+			   PTR_ERR(sgt));
+	}
+
+	/* Each entry is a maximal run of frames that follow each other. */
+	for_each_sgtable_sg(sgt, sg, i) {
+		KUNIT_ASSERT_LT(test, page, 20);
+		KUNIT_EXPECT_EQ(test, page_to_pfn(sg_page(sg)), pfns[page]);
+		KUNIT_EXPECT_EQ(test, sg->offset, 0);
+		for (len = 1; page + len < 20; len++)
+			if (pfns[page + len] != pfns[page + len - 1] + 1)
+				break;
+		KUNIT_EXPECT_EQ_MSG(test, sg->length, len * PAGE_SIZE,
+				    "entry %u", i);
+		page += len;
+	}
+	KUNIT_EXPECT_EQ(test, page, 20);
+	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
+	dma_buf_detach(dmabuf, attach);
+}
+
+/*
+ * CPU access brackets: end without begin is refused; begin maps the
+ * buffer for the misc device once, or fails cleanly where there is no
+ * DMA API, and may then be tried again.
+ */
+static void cpu_access_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 3);
+	struct udmabuf_create_item item = item_of(memfd, 0, 3);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	int ret;
+
+	KUNIT_EXPECT_EQ(test, -EINVAL,
+			dma_buf_end_cpu_access(dmabuf, DMA_TO_DEVICE));
+
+	ret = dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE);
+	if (ret) {
+		KUNIT_EXPECT_EQ(test, ret,
+				dma_buf_begin_cpu_access(dmabuf,
+							 DMA_FROM_DEVICE));
+		KUNIT_EXPECT_EQ(test, -EINVAL,
+				dma_buf_end_cpu_access(dmabuf, DMA_TO_DEVICE));
+		kunit_skip(test, "no DMA mapping here: %d", ret);
+	}
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf, DMA_TO_DEVICE));
+	/* Any direction after the first: the mapping is bidirectional. */
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
+							  DMA_BIDIRECTIONAL));
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
+							DMA_BIDIRECTIONAL));
+}
+
+struct refusal_case {
+	const char *name;
+	int seals;
+	u64 offset;
+	u64 size;
+	int ret;
+	bool bad_fd;
+	bool not_memfd;
+};
+
+#define MEMFD_PAGES	4
+
+static const struct refusal_case refusal_cases[] = {
+	{ "bad fd", F_SEAL_SHRINK, 0, PG(1), -EBADFD, .bad_fd = true },
+	{ "not a memfd", F_SEAL_SHRINK, 0, PG(1), -EBADFD, .not_memfd = true },
+	{ "unsealed", 0, 0, PG(1), -EINVAL },
+	{ "write sealed", F_SEAL_SHRINK | F_SEAL_WRITE, 0, PG(1), -EINVAL },
+	{ "future write sealed", F_SEAL_SHRINK | F_SEAL_FUTURE_WRITE, 0, PG(1),
+	  -EINVAL },
+	{ "unaligned offset", F_SEAL_SHRINK, 100, PG(1), -EINVAL },
+	{ "unaligned size", F_SEAL_SHRINK, 0, PG(1) - 1, -EINVAL },
+	{ "zero size", F_SEAL_SHRINK, 0, 0, -EINVAL },
+	{ "past the end", F_SEAL_SHRINK, PG(2), PG(3), -EINVAL },
+	{ "starts at the end", F_SEAL_SHRINK, PG(MEMFD_PAGES), PG(1), -EINVAL },
+	{ "offset plus size overflows", F_SEAL_SHRINK, U64_MAX & PAGE_MASK,
+	  PG(2), -EINVAL },
+	{ "over size_limit_mb", F_SEAL_SHRINK, 0, 64 * SZ_1M + PAGE_SIZE,
+	  -EINVAL },
+};
+
+KUNIT_ARRAY_PARAM_DESC(refusal, refusal_cases, name);
+
+/* Each refusal returns its errno and leaves no pin behind. */
+static void refusal_test(struct kunit *test)
+{
+	const struct refusal_case *c = test->param_value;
+	struct test_memfd *memfd = test_memfd(test, MEMFD_PAGES, c->seals);
+	struct folio_counts *before = folio_counts(test, memfd);
+	struct udmabuf_create_item items[2] = {
+		item_of(memfd, 0, MEMFD_PAGES),
+		{ .memfd = memfd->fd, .offset = c->offset, .size = c->size },
+	};
+	struct file *other = NULL;
+	struct dma_buf *dmabuf;
+	int fd = -1;
+
+	/* Only the item in test is bad; a good one before it gets pinned. */
+	if (c->seals != F_SEAL_SHRINK)
+		items[0] = items[1];
+	if (c->bad_fd)
+		items[1].memfd = -1;
+	if (c->not_memfd) {
+		other = anon_inode_getfile("udmabuf-kunit", &simple_dir_operations,
+					   NULL, O_RDWR);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, other);
+		fd = get_unused_fd_flags(0);
+		KUNIT_ASSERT_GE(test, fd, 0);
+		fd_install(fd, other);
+		items[1].memfd = fd;
+	}
+
+	dmabuf = udmabuf_create_dmabuf(items, 2);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(dmabuf), c->ret);
+	if (!IS_ERR(dmabuf))
+		dma_buf_put(dmabuf);
+	if (fd >= 0)
+		close_fd(fd);
+	flush_delayed_fput();
+	expect_unpinned(test, memfd, before);
+}
+
+/* Puts a user copy of a create list into the test's mm. */
+static void __user *user_list(struct kunit *test, u32 flags,
+			      const struct udmabuf_create_item *items,
+			      u32 count)
+{
+	struct udmabuf_create_list head = { .flags = flags, .count = count };
+	size_t size = sizeof(head) + count * sizeof(*items);
+	unsigned long addr;
+
+	addr = kunit_vm_mmap(test, NULL, 0, PAGE_ALIGN(size),
+			     PROT_READ | PROT_WRITE,
+			     MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+	KUNIT_ASSERT_EQ(test, 0, copy_to_user((void __user *)addr, &head,
+					      sizeof(head)));
+	KUNIT_ASSERT_EQ(test, 0, copy_to_user((void __user *)addr +
+					      sizeof(head), items,
+					      count * sizeof(*items)));
+	return (void __user *)addr;
+}
+
+static long ioctl_create_list(struct kunit *test, u32 flags,
+			      const struct udmabuf_create_item *items,
+			      u32 count)
+{
+	return udmabuf_ioctl(NULL, UDMABUF_CREATE_LIST,
+			     (unsigned long)user_list(test, flags, items,
+						      count));
+}
+
+/* Through the ioctl: a dma-buf fd, close-on-exec as asked. */
+static void ioctl_create_list_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 4);
+	struct udmabuf_create_item items[] = {
+		item_of(memfd, 0, 1), item_of(memfd, 3, 1),
+	};
+	u32 flags;
+
+	for (flags = 0; flags <= UDMABUF_FLAGS_CLOEXEC; flags++) {
+		struct dma_buf *dmabuf;
+		long fd;
+
+		fd = ioctl_create_list(test, flags, items, 2);
+		KUNIT_ASSERT_GE(test, fd, 0);
+		KUNIT_EXPECT_EQ(test, close_on_exec(fd, current->files),
+				!!(flags & UDMABUF_FLAGS_CLOEXEC));
+		dmabuf = dma_buf_get(fd);
+		KUNIT_EXPECT_NOT_ERR_OR_NULL(test, dmabuf);
+		if (!IS_ERR(dmabuf)) {
+			KUNIT_EXPECT_EQ(test, dmabuf->size, 2 * PAGE_SIZE);
+			dma_buf_put(dmabuf);
+		}
+		close_fd(fd);
+	}
+}
+
+static void ioctl_create_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 4);
+	struct folio_counts *before = folio_counts(test, memfd);
+	struct udmabuf_create create = {
+		.memfd = memfd->fd, .flags = UDMABUF_FLAGS_CLOEXEC,
+		.offset = PAGE_SIZE, .size = 3 * PAGE_SIZE,
+	};
+	unsigned long addr;
+	long fd;
+
+	addr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			     MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+	KUNIT_ASSERT_EQ(test, 0, copy_to_user((void __user *)addr, &create,
+					      sizeof(create)));
+
+	fd = udmabuf_ioctl(NULL, UDMABUF_CREATE, addr);
+	KUNIT_ASSERT_GE(test, fd, 0);
+	KUNIT_EXPECT_TRUE(test, close_on_exec(fd, current->files));
+	close_now(fd);
+	expect_unpinned(test, memfd, before);
+
+	KUNIT_EXPECT_EQ(test, -EFAULT, udmabuf_ioctl(NULL, UDMABUF_CREATE, 0));
+	KUNIT_EXPECT_EQ(test, -EFAULT,
+			udmabuf_ioctl(NULL, UDMABUF_CREATE_LIST, 0));
+	KUNIT_EXPECT_EQ(test, -ENOTTY, udmabuf_ioctl(NULL, 0, addr));
+}
+
+/* No items, or more than list_limit: refused before anything is read. */
+static void ioctl_list_count_refused_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 1);
+	struct folio_counts *before = folio_counts(test, memfd);
+	struct udmabuf_create_item *items;
+	u32 i, over = 1025;
+	long fd;
+
+	items = kunit_kcalloc(test, over, sizeof(*items), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, items);
+	for (i = 0; i < over; i++)
+		items[i] = item_of(memfd, 0, 1);
+
+	KUNIT_EXPECT_EQ(test, -EINVAL, ioctl_create_list(test, 0, items, 0));
+	KUNIT_EXPECT_EQ(test, -EINVAL, ioctl_create_list(test, 0, items, over));
+	expect_unpinned(test, memfd, before);
+
+	/* The limit itself is allowed. */
+	fd = ioctl_create_list(test, 0, items, over - 1);
+	KUNIT_ASSERT_GE(test, fd, 0);
+	close_now(fd);
+	expect_unpinned(test, memfd, before);
+}
+
+/* Fault injection through static stubs. */
+static int stub_calls_left;
+
+static long pin_fails_after(struct file *memfd, loff_t start, loff_t end,
+			    struct folio **folios, unsigned int max_folios,
+			    pgoff_t *offset)
+{
+	if (stub_calls_left-- == 0)
+		return -ENOMEM;
+	return memfd_pin_folios(memfd, start, end, folios, max_folios, offset);
+}
+
+/* Pins a single folio per call: fewer than asked, every time. */
+static long pin_one_folio(struct file *memfd, loff_t start, loff_t end,
+			  struct folio **folios, unsigned int max_folios,
+			  pgoff_t *offset)
+{
+	return memfd_pin_folios(memfd, start, end, folios, 1, offset);
+}
+
+static long pin_nothing(struct file *memfd, loff_t start, loff_t end,
+			struct folio **folios, unsigned int max_folios,
+			pgoff_t *offset)
+{
+	return 0;
+}
+
+static int reserve_fails_after(struct udmabuf_slices *slices, u32 count,
+			       u32 max_slices)
+{
+	struct kunit *test = kunit_get_current_test();
+	int ret;
+
+	if (stub_calls_left-- == 0)
+		return -ENOMEM;
+	kunit_deactivate_static_stub(test, udmabuf_slices_reserve);
+	ret = udmabuf_slices_reserve(slices, count, max_slices);
+	kunit_activate_static_stub(test, udmabuf_slices_reserve,
+				   reserve_fails_after);
+	return ret;
+}
+
+static struct dma_buf *export_fails(struct udmabuf *ubuf)
+{
+	return ERR_PTR(-ENOSPC);
+}
+
+/* Three files, eight items: many pin calls and many growths. */
+struct fault_setup {
+	struct test_memfd *memfds[3];
+	struct folio_counts *before[3];
+	struct udmabuf_create_item items[8];
+};
+
+static void fault_setup(struct kunit *test, struct fault_setup *s)
+{
+	u32 i;
+
+	for (i = 0; i < 3; i++) {
+		s->memfds[i] = sealed_memfd(test, 96);
+		s->before[i] = folio_counts(test, s->memfds[i]);
+	}
+	for (i = 0; i < 8; i++)
+		s->items[i] = item_of(s->memfds[i % 3], i * 5, 40 + i);
+}
+
+static void fault_expect_unpinned(struct kunit *test, struct fault_setup *s)
+{
+	u32 i;
+
+	for (i = 0; i < 3; i++)
+		expect_unpinned(test, s->memfds[i], s->before[i]);
+}
+
+/* The pin failing at each call in turn: each time, nothing stays pinned. */
+static void pin_failure_at_each_call_test(struct kunit *test)
+{
+	struct fault_setup s;
+	struct dma_buf *dmabuf;
+	int failures = 0;
+
+	fault_setup(test, &s);
+	kunit_activate_static_stub(test, udmabuf_pin_folios, pin_fails_after);
+	for (;;) {
+		stub_calls_left = failures;
+		dmabuf = udmabuf_create_dmabuf(s.items, 8);
+		if (!IS_ERR(dmabuf))
+			break;
+		KUNIT_EXPECT_EQ(test, PTR_ERR(dmabuf), -ENOMEM);
+		fault_expect_unpinned(test, &s);
+		failures++;
+	}
+	dma_buf_put(dmabuf);
+	flush_delayed_fput();
+	fault_expect_unpinned(test, &s);
+	/* 8 items of 40 to 47 pages, 32 folios a call: 16 calls. */
+	KUNIT_EXPECT_EQ(test, failures, 16);
+}
+
+static void slice_growth_failure_at_each_call_test(struct kunit *test)
+{
+	struct fault_setup s;
+	struct dma_buf *dmabuf;
+	int failures = 0;
+
+	fault_setup(test, &s);
+	kunit_activate_static_stub(test, udmabuf_slices_reserve,
+				   reserve_fails_after);
+	for (;;) {
+		stub_calls_left = failures;
+		dmabuf = udmabuf_create_dmabuf(s.items, 8);
+		if (!IS_ERR(dmabuf))
+			break;
+		KUNIT_EXPECT_EQ(test, PTR_ERR(dmabuf), -ENOMEM);
+		fault_expect_unpinned(test, &s);
+		failures++;
+	}
+	kunit_deactivate_static_stub(test, udmabuf_slices_reserve);
+	dma_buf_put(dmabuf);
+	flush_delayed_fput();
+	fault_expect_unpinned(test, &s);
+	/* One growth check per pin call, as in the test above. */
+	KUNIT_EXPECT_EQ(test, failures, 16);
+}
+
+/* One folio per pin call still makes the same buffer. */
+static void pin_fewer_folios_than_asked_test(struct kunit *test)
+{
+	struct fault_setup s;
+	struct dma_buf *dmabuf;
+	struct test_memfd *memfds[8];
+	u32 i;
+
+	fault_setup(test, &s);
+	for (i = 0; i < 8; i++)
+		memfds[i] = s.memfds[i % 3];
+	kunit_activate_static_stub(test, udmabuf_pin_folios, pin_one_folio);
+	dmabuf = create_ok(test, s.items, 8);
+	expect_vmap_bytes(test, dmabuf,
+			  expected_bytes(test, memfds, s.items, 8));
+	put_now(test, dmabuf);
+	fault_expect_unpinned(test, &s);
+}
+
+static void pin_returning_nothing_test(struct kunit *test)
+{
+	struct fault_setup s;
+	struct dma_buf *dmabuf;
+
+	fault_setup(test, &s);
+	kunit_activate_static_stub(test, udmabuf_pin_folios, pin_nothing);
+	dmabuf = udmabuf_create_dmabuf(s.items, 8);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(dmabuf), -EINVAL);
+	fault_expect_unpinned(test, &s);
+}
+
+static void export_failure_test(struct kunit *test)
+{
+	struct fault_setup s;
+	struct dma_buf *dmabuf;
+
+	fault_setup(test, &s);
+	kunit_activate_static_stub(test, udmabuf_export, export_fails);
+	dmabuf = udmabuf_create_dmabuf(s.items, 8);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(dmabuf), -ENOSPC);
+	fault_expect_unpinned(test, &s);
+}
+
+static struct kunit_case udmabuf_cases[] = {
+	KUNIT_CASE(create_one_page_test),
+	KUNIT_CASE(create_whole_file_test),
+	KUNIT_CASE(create_list_sharing_folios_test),
+	KUNIT_CASE(create_list_of_files_test),
+	KUNIT_CASE(buffer_outlives_memfd_test),
+	KUNIT_CASE(vmap_maps_every_pfn_test),
+	KUNIT_CASE(mmap_reads_all_pages_in_one_fault_test),
+	KUNIT_CASE(mmap_at_offset_test),
+	KUNIT_CASE(mmap_writes_reach_memfd_test),
+	KUNIT_CASE(mmap_private_refused_test),
+	KUNIT_CASE(map_attachment_test),
+	KUNIT_CASE(cpu_access_test),
+	KUNIT_CASE_PARAM(refusal_test, refusal_gen_params),
+	KUNIT_CASE(ioctl_create_list_test),
+	KUNIT_CASE(ioctl_create_test),
+	KUNIT_CASE(ioctl_list_count_refused_test),
+	KUNIT_CASE(pin_failure_at_each_call_test),
+	KUNIT_CASE(slice_growth_failure_at_each_call_test),
+	KUNIT_CASE(pin_fewer_folios_than_asked_test),
+	KUNIT_CASE(pin_returning_nothing_test),
+	KUNIT_CASE(export_failure_test),
+	{}
+};
+
+static struct kunit_suite udmabuf_suite = {
+	.name = "udmabuf",
+	.test_cases = udmabuf_cases,
+};
+kunit_test_suite(udmabuf_suite);
+
+MODULE_DESCRIPTION("KUnit tests for udmabuf, end to end on shmem memfds");
+MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);

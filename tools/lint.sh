@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Lint our driver files: checkpatch --strict, a W=1 build and sparse, in an
+# x86_64 build folder of their own. Writes a kunit.py-style JSON with one
+# case per check, so the checks count in the total.
+# Usage: lint.sh TREE BUILD_DIR JOBS JSON_OUT
+set -uo pipefail
+
+tree=$1 out=$2 jobs=$3 json=$4
+repo=$(cd "$(dirname "$0")/.." && pwd)
+objs=()
+for f in "$repo"/drivers/dma-buf/udmabuf*.c; do
+	objs+=("drivers/dma-buf/$(basename "${f%.c}").o")
+done
+declare -A status
+
+echo "== lint =="
+# checkpatch: every file of ours, strict; any ERROR, WARNING or CHECK fails.
+report=$(cd "$repo" && "$tree/scripts/checkpatch.pl" --no-tree --strict \
+	--terse -f drivers/dma-buf/*.[ch] 2>&1)
+if grep -qE 'ERROR|WARNING|CHECK' <<<"$report"; then
+	echo "$report" | grep -E 'ERROR|WARNING|CHECK'
+	status[checkpatch]=FAIL
+else
+	status[checkpatch]=PASS
+fi
+echo "checkpatch --strict: ${status[checkpatch]}"
+
+# A small x86_64 config with the driver and its tests built in.
+mk() { make -C "$tree" O="$out" ARCH=x86_64 -j"$jobs" "$@"; }
+if [ ! -f "$out/.config" ]; then
+	mkdir -p "$out"
+	mk allnoconfig >/dev/null
+	"$tree/scripts/config" --file "$out/.config" -e 64BIT -e MMU -e SHMEM \
+		-e TMPFS -e MEMFD_CREATE -e SYNC_FILE -e UDMABUF -e KUNIT \
+		-e UDMABUF_KUNIT_TEST -e HUGETLBFS
+	mk olddefconfig >/dev/null
+fi
+if ! mk prepare >"$out/prepare.log" 2>&1; then
+	tail -20 "$out/prepare.log"
+	status[w1]=FAIL
+	status[sparse]=FAIL
+else
+	# W=1: rebuild our objects and keep every warning about our files.
+	rm -f "${objs[@]/#/$out/}"
+	mk W=1 "${objs[@]}" >"$out/w1.log" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ] || grep -E 'udmabuf[^ ]*\.[ch]:[0-9]+:[0-9]+: (warning|error)' "$out/w1.log"; then
+		status[w1]=FAIL
+	else
+		status[w1]=PASS
+	fi
+	# sparse on the same objects (C=2: check even when up to date).
+	mk C=2 "${objs[@]}" >"$out/sparse.log" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ] || grep -E 'udmabuf[^ ]*\.[ch]:[0-9]+:[0-9]+: ' "$out/sparse.log"; then
+		status[sparse]=FAIL
+	else
+		status[sparse]=PASS
+	fi
+fi
+echo "W=1 build: ${status[w1]}"
+echo "sparse: ${status[sparse]}"
+
+fail=0
+cases=""
+for c in checkpatch w1 sparse; do
+	[ "${status[$c]}" = PASS ] || fail=1
+	cases+="${cases:+,}{\"name\": \"$c\", \"status\": \"${status[$c]}\"}"
+done
+echo "{\"name\": \"lint\", \"sub_groups\": [], \"test_cases\": [$cases]}" >"$json"
+exit $fail
