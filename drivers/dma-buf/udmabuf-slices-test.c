@@ -608,6 +608,7 @@ static struct kunit_suite udmabuf_slices_suite = {
 	.name = "udmabuf-slices",
 	.test_cases = udmabuf_slices_cases,
 };
+
 kunit_test_suite(udmabuf_slices_suite);
 
 MODULE_DESCRIPTION("KUnit tests for the udmabuf folio slice helpers");

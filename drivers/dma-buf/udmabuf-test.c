@@ -81,9 +81,9 @@ static struct test_memfd *test_memfd(struct kunit *test, u32 nr_pages,
 		fput(memfd->file);
 	KUNIT_ASSERT_GE(test, memfd->fd, 0);
 	fd_install(memfd->fd, get_file(memfd->file));
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test,
-							    test_memfd_close,
-							    memfd));
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, test_memfd_close,
+						  memfd));
 
 	data = kunit_kmalloc(test, size, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, data);
@@ -186,6 +186,24 @@ static void expect_unpinned(struct kunit *test, struct test_memfd *memfd,
 	expect_pins(test, memfd, before, NULL);
 }
 
+/*
+ * Compare two buffers and report only where they first differ: a failing
+ * KUNIT_EXPECT_MEMEQ() on a whole buffer dumps every byte of it.
+ */
+static void expect_same_bytes(struct kunit *test, const u8 *got,
+			      const u8 *want, size_t len)
+{
+	size_t i = 0;
+
+	if (memcmp(got, want, len))
+		while (got[i] == want[i])
+			i++;
+	else
+		i = len;
+	KUNIT_EXPECT_EQ_MSG(test, i, len, "first difference at page %zu byte %zu",
+			    i >> PAGE_SHIFT, i & ~PAGE_MASK);
+}
+
 KUNIT_DEFINE_ACTION_WRAPPER(dma_buf_put_action, dma_buf_put, struct dma_buf *);
 
 static struct dma_buf *create_ok(struct kunit *test,
@@ -195,9 +213,9 @@ static struct dma_buf *create_ok(struct kunit *test,
 	struct dma_buf *dmabuf = udmabuf_create_dmabuf(items, count);
 
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dmabuf);
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test,
-							    dma_buf_put_action,
-							    dmabuf));
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, dma_buf_put_action,
+						  dmabuf));
 	return dmabuf;
 }
 
@@ -224,7 +242,7 @@ static void expect_vmap_bytes(struct kunit *test, struct dma_buf *dmabuf,
 
 	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(dmabuf, &map));
 	KUNIT_EXPECT_FALSE(test, map.is_iomem);
-	KUNIT_EXPECT_MEMEQ(test, map.vaddr, expected, dmabuf->size);
+	expect_same_bytes(test, map.vaddr, expected, dmabuf->size);
 	dma_buf_vunmap_unlocked(dmabuf, &map);
 }
 
@@ -389,8 +407,8 @@ static void mmap_reads_all_pages_in_one_fault_test(struct kunit *test)
 		KUNIT_ASSERT_EQ(test, 0,
 				copy_from_user(got, (void __user *)addr +
 					       i * PAGE_SIZE, PAGE_SIZE));
-		KUNIT_EXPECT_MEMEQ_MSG(test, got, expected + i * PAGE_SIZE,
-				       PAGE_SIZE, "page %u", i);
+		expect_same_bytes(test, got, expected + i * PAGE_SIZE,
+				  PAGE_SIZE);
 	}
 	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
 }
@@ -411,7 +429,7 @@ static void mmap_at_offset_test(struct kunit *test)
 	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
 	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)addr,
 						4 * PAGE_SIZE));
-	KUNIT_EXPECT_MEMEQ(test, got, expected + 5 * PAGE_SIZE, 4 * PAGE_SIZE);
+	expect_same_bytes(test, got, expected + 5 * PAGE_SIZE, 4 * PAGE_SIZE);
 
 	/* Past the end of the buffer: refused by the dma-buf core. */
 	addr = map_buffer(test, dmabuf, 4 * PAGE_SIZE, MAP_SHARED, 7);
@@ -440,7 +458,7 @@ static void mmap_writes_reach_memfd_test(struct kunit *test)
 					      2 * PAGE_SIZE));
 	KUNIT_ASSERT_EQ(test, kernel_read(memfd->file, back, 2 * PAGE_SIZE,
 					  &pos), (ssize_t)(2 * PAGE_SIZE));
-	KUNIT_EXPECT_MEMEQ(test, back, data, 2 * PAGE_SIZE);
+	expect_same_bytes(test, back, data, 2 * PAGE_SIZE);
 }
 
 static void mmap_private_refused_test(struct kunit *test)
@@ -940,6 +958,7 @@ static struct kunit_suite udmabuf_suite = {
 	.name = "udmabuf",
 	.test_cases = udmabuf_cases,
 };
+
 kunit_test_suite(udmabuf_suite);
 
 MODULE_DESCRIPTION("KUnit tests for udmabuf, end to end on shmem memfds");

@@ -56,7 +56,7 @@ MODULE_PARM_DESC(size_limit_mb, "Largest buffer, in MiB (default 64)");
 struct udmabuf {
 	struct udmabuf_slices slices;
 	struct sg_table *cpu_sgt;
-	struct mutex cpu_sgt_lock;
+	struct mutex cpu_sgt_lock; /* guards cpu_sgt */
 };
 
 static struct miscdevice udmabuf_misc;
@@ -105,8 +105,9 @@ static void udmabuf_unmap_sgt(struct device *dev, struct sg_table *sgt,
 	kfree(sgt);
 }
 
-static struct sg_table *udmabuf_map_dma_buf(struct dma_buf_attachment *attach,
-					     enum dma_data_direction dir)
+static struct sg_table *
+udmabuf_map_dma_buf(struct dma_buf_attachment *attach,
+		    enum dma_data_direction dir)
 {
 	return udmabuf_map_sgt(attach->dmabuf->priv, attach->dev, dir, 0);
 }
