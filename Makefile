@@ -2,10 +2,14 @@
 #
 # udmabuf, built into Debian's pinned 6.12 kernel tree and tested with KUnit.
 #
-#   make run     build the UML KUnit kernel and show the suites' full report
-#   make test    everything CI runs; ends with "total: N passed, N failed"
-#   make kunit   just the UML KUnit suites
-#   make lint    checkpatch --strict, W=1 and sparse on our files
+#   make run       boot our x86_64 kernel under QEMU: demo, then selftests
+#   make test      everything CI runs; ends with "total: N passed, N failed"
+#   make kunit     the UML KUnit suites
+#   make kunit-x86 the KUnit suites on x86_64 under QEMU (hugetlb, THP)
+#   make selftest  the tree's udmabuf selftest and ours, in the VM
+#                  (STOCK=1: against the untouched 6.12 driver)
+#   make bench     our driver against the stock one in the VM: tables, plot
+#   make lint      checkpatch --strict, W=1 and sparse on our files
 #
 # KDIR=/path/to/linux-6.12.y uses your own tree instead (our files are laid
 # over it). BUILD=dir moves all build output (default: build/).
@@ -30,12 +34,14 @@ KUNIT_TIMEOUT ?= 900
 OUR_SOURCES := $(wildcard drivers/dma-buf/*.c drivers/dma-buf/*.h)
 OUR_OBJECTS := $(patsubst %.c,%.o,$(wildcard drivers/dma-buf/udmabuf*.c))
 
-.PHONY: all run test kunit kunit-uml lint deps tree stock-tree clean distclean
+.PHONY: all run test kunit kunit-uml kunit-x86 selftest lint deps tree \
+	stock-tree vm-kernel vm-stock-kernel bench clean distclean
 
 all: run
 
+VM_PACKAGES := qemu-system-x86 gzip rsync gnuplot-nox
 deps:
-	@tools/install-deps.sh $(KERNEL_PKG) $(KERNEL_PKG_VERSION)
+	@tools/install-deps.sh $(KERNEL_PKG) $(KERNEL_PKG_VERSION) $(VM_PACKAGES)
 
 tree: deps
 	@tools/prepare-tree.sh $(TREE) $(KERNEL_PKG_VERSION)
@@ -43,23 +49,72 @@ tree: deps
 stock-tree: deps
 	@KDIR= tools/prepare-tree.sh $(STOCK_TREE) $(KERNEL_PKG_VERSION) --stock
 
-# One UML KUnit run; its JSON and exit code feed the total.
+# One kunit.py run (name, build folder, options); its JSON and exit code
+# feed the total.
 define kunit_run
 	@mkdir -p $(RESULTS)
 	@rm -f $(RESULTS)/$(1).json
 	@echo "== kunit $(1) =="
 	@cd $(TREE) && set -o pipefail && $(KUNIT) run --jobs=$(JOBS) \
 		--timeout=$(KUNIT_TIMEOUT) \
-		--build_dir=$(BUILD)/$(1) --json=$(RESULTS)/$(1).json \
-		$(2) 2>&1 | tee $(RESULTS)/$(1).log; \
+		--build_dir=$(2) --json=$(RESULTS)/$(1).json \
+		$(3) 2>&1 | tee $(RESULTS)/$(1).log; \
 		echo $$? >$(RESULTS)/$(1).exit
 endef
 
 kunit-uml: tree
-	$(call kunit_run,uml,--kunitconfig=$(REPO)/.kunitconfig)
+	$(call kunit_run,uml,$(BUILD)/uml,--kunitconfig=$(REPO)/.kunitconfig)
 
 kunit: kunit-uml
 	@tools/kunit-total.py uml=$(RESULTS)/uml.json:$$(cat $(RESULTS)/uml.exit)
+
+# The x86_64 kernel: tinyconfig plus our fragment; built once, reused by the
+# VM runs and by kunit.py (which keeps a .config that covers its kunitconfig
+# when last_used_kunitconfig says nothing changed).
+VM_FRAGMENT := $(REPO)/lib/kunit-configs/x86_64-vm.config
+VM_BUILD := $(BUILD)/vm
+VM_STOCK_BUILD := $(BUILD)/vm-stock
+define vm_kernel
+	@tools/vm/config.sh $(1) $(2) $(VM_FRAGMENT) $(3)
+	@echo "== building x86_64 kernel in $(2) =="
+	@$(MAKE) -s -C $(1) O=$(2) ARCH=x86_64 -j$(JOBS) bzImage
+endef
+
+vm-kernel: tree
+	$(call vm_kernel,$(TREE),$(VM_BUILD))
+
+vm-stock-kernel: stock-tree
+	$(call vm_kernel,$(STOCK_TREE),$(VM_STOCK_BUILD),--stock)
+
+SELFTESTS := udmabuf,udmabuf-uapi
+ifdef STOCK
+selftest: vm-stock-kernel
+	@tools/vm/run-vm.sh $(STOCK_TREE) $(VM_STOCK_BUILD) $(RESULTS) \
+		vm-stock $(SELFTESTS); echo $$? >$(RESULTS)/vm-stock.exit
+	@tools/kunit-total.py \
+		vm-stock=$(RESULTS)/vm-stock.json:$$(cat $(RESULTS)/vm-stock.exit)
+else
+selftest: vm-kernel
+	@mkdir -p $(RESULTS)
+	@tools/vm/run-vm.sh $(TREE) $(VM_BUILD) $(RESULTS) vm $(SELFTESTS); \
+		echo $$? >$(RESULTS)/vm.exit
+endif
+
+# kunit.py on x86_64 with the VM kernel's build folder; KVM if the VM's
+# probe found it usable.
+KUNIT_X86_CONFIG := $(VM_BUILD)/last_used_kunitconfig
+kunit-x86: vm-kernel
+	@( printf 'CONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\n'; \
+	   cat $(REPO)/.kunitconfig ) >$(KUNIT_X86_CONFIG)
+	$(call kunit_run,x86_64,$(VM_BUILD),--arch=x86_64 \
+		--kunitconfig=$(REPO)/.kunitconfig --kernel_args=hugepages=16 \
+		--qemu_args="$$(grep -qx KVM $(RESULTS)/accel 2>/dev/null && \
+		   echo -accel kvm -cpu host)")
+
+# Benchmark: our driver and the stock one, side by side; measures only.
+bench: vm-kernel vm-stock-kernel
+	@tools/vm/bench.sh $(TREE) $(VM_BUILD) $(STOCK_TREE) $(VM_STOCK_BUILD) \
+		$(BUILD)/bench
 
 # Lint: each check is one case in the total.
 lint: tree
@@ -67,18 +122,21 @@ lint: tree
 	@tools/lint.sh $(TREE) $(BUILD)/lint $(JOBS) $(RESULTS)/lint.json; \
 		echo $$? >$(RESULTS)/lint.exit
 
-test: kunit-uml lint
+test: kunit-uml lint selftest kunit-x86
 	@tools/kunit-total.py \
 		uml=$(RESULTS)/uml.json:$$(cat $(RESULTS)/uml.exit) \
-		lint=$(RESULTS)/lint.json:$$(cat $(RESULTS)/lint.exit)
+		lint=$(RESULTS)/lint.json:$$(cat $(RESULTS)/lint.exit) \
+		vm=$(RESULTS)/vm.json:$$(cat $(RESULTS)/vm.exit) \
+		x86_64=$(RESULTS)/x86_64.json:$$(cat $(RESULTS)/x86_64.exit)
 
-run: kunit-uml
-	@echo
-	@echo "Report: $(RESULTS)/uml.log"
-	@tools/kunit-total.py uml=$(RESULTS)/uml.json:$$(cat $(RESULTS)/uml.exit)
+run: vm-kernel
+	@mkdir -p $(RESULTS)
+	@tools/vm/run-vm.sh $(TREE) $(VM_BUILD) $(RESULTS) run \
+		demo,$(SELFTESTS) && echo "run: all passed" || \
+		{ echo "run: failures above"; exit 1; }
 
 clean:
-	rm -rf $(BUILD)/uml $(BUILD)/lint $(RESULTS)
+	rm -rf $(BUILD)/uml $(BUILD)/lint $(BUILD)/vm $(BUILD)/vm-stock $(RESULTS)
 
 distclean:
 	rm -rf $(BUILD)

@@ -14,6 +14,8 @@
 #include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/hugetlb.h>
+#include <linux/mount.h>
 #include <linux/iosys-map.h>
 #include <linux/mman.h>
 #include <linux/pagemap.h>
@@ -61,21 +63,21 @@ static void fill_pattern(u8 *buf, u8 seed, loff_t offset, size_t len)
 		buf[i] = pattern_byte(seed, offset + i);
 }
 
-static struct test_memfd *test_memfd(struct kunit *test, u32 nr_pages,
-				     int seals)
+/* Give @file a descriptor, as a memfd has; the test closes both. */
+static struct test_memfd *install_memfd(struct kunit *test, struct file *file,
+					u32 nr_pages)
 {
-	size_t size = (size_t)nr_pages << PAGE_SHIFT;
 	struct test_memfd *memfd;
-	loff_t pos = 0;
-	u8 *data;
 
+	if (IS_ERR(file))
+		return ERR_CAST(file);
 	memfd = kunit_kzalloc(test, sizeof(*memfd), GFP_KERNEL);
+	if (!memfd)
+		fput(file);
 	KUNIT_ASSERT_NOT_NULL(test, memfd);
 	memfd->nr_pages = nr_pages;
 	memfd->seed = get_random_u8();
-
-	memfd->file = shmem_file_setup("udmabuf-kunit", size, 0);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd->file);
+	memfd->file = file;
 	memfd->fd = get_unused_fd_flags(O_CLOEXEC);
 	if (memfd->fd < 0)
 		fput(memfd->file);
@@ -84,6 +86,16 @@ static struct test_memfd *test_memfd(struct kunit *test, u32 nr_pages,
 	KUNIT_ASSERT_EQ(test, 0,
 			kunit_add_action_or_reset(test, test_memfd_close,
 						  memfd));
+	return memfd;
+}
+
+/* Write the file's pattern through the page cache, then seal it. */
+static void fill_and_seal(struct kunit *test, struct test_memfd *memfd,
+			  int seals)
+{
+	size_t size = (size_t)memfd->nr_pages << PAGE_SHIFT;
+	loff_t pos = 0;
+	u8 *data;
 
 	data = kunit_kmalloc(test, size, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, data);
@@ -91,8 +103,19 @@ static struct test_memfd *test_memfd(struct kunit *test, u32 nr_pages,
 	KUNIT_ASSERT_EQ(test, kernel_write(memfd->file, data, size, &pos),
 			(ssize_t)size);
 	kunit_kfree(test, data);
-
 	SHMEM_I(file_inode(memfd->file))->seals = seals;
+}
+
+static struct test_memfd *test_memfd(struct kunit *test, u32 nr_pages,
+				     int seals)
+{
+	struct test_memfd *memfd;
+
+	memfd = install_memfd(test, shmem_file_setup("udmabuf-kunit",
+						     (loff_t)nr_pages << PAGE_SHIFT,
+						     0), nr_pages);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd);
+	fill_and_seal(test, memfd, seals);
 	return memfd;
 }
 
@@ -132,13 +155,23 @@ static u8 *expected_bytes(struct kunit *test, struct test_memfd **memfds,
 }
 
 /*
- * Reference and pin counts of every folio of a file. The page cache holds
- * the folios, so the counts can be read again after a buffer is gone.
+ * Pins and other references of every page's folio. The page cache holds
+ * the folios, so they can be read again after a buffer is gone.
  */
 struct folio_counts {
 	u32 nr;
-	int refs[];
+	struct {
+		int pins;
+		int refs;
+	} page[];
 };
+
+/* A small folio counts a pin as GUP_PIN_COUNTING_BIAS references. */
+static int folio_pins(struct folio *folio)
+{
+	return folio_has_pincount(folio) ? atomic_read(&folio->_pincount) :
+	       folio_ref_count(folio) / GUP_PIN_COUNTING_BIAS;
+}
 
 static struct folio_counts *folio_counts(struct kunit *test,
 					 struct test_memfd *memfd)
@@ -147,37 +180,48 @@ static struct folio_counts *folio_counts(struct kunit *test,
 	struct folio_counts *counts;
 	u32 i;
 
-	counts = kunit_kzalloc(test, struct_size(counts, refs, memfd->nr_pages),
+	counts = kunit_kzalloc(test, struct_size(counts, page, memfd->nr_pages),
 			       GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, counts);
 	counts->nr = memfd->nr_pages;
 	for (i = 0; i < memfd->nr_pages; i++) {
 		struct folio *folio = filemap_get_folio(mapping, i);
+		int pins;
 
 		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, folio);
+		pins = folio_pins(folio);
 		/*
 		 * Not ours: the lookup's reference, and the one a per-CPU
 		 * LRU batch holds until it puts the folio on the LRU.
 		 */
-		counts->refs[i] = folio_ref_count(folio) - 1 -
-				  !folio_test_lru(folio);
+		counts->page[i].pins = pins;
+		counts->page[i].refs = folio_ref_count(folio) - 1 -
+			(!folio_test_hugetlb(folio) && !folio_test_lru(folio)) -
+			pins * (folio_has_pincount(folio) ? 1 :
+				GUP_PIN_COUNTING_BIAS);
 		folio_put(folio);
 	}
 	return counts;
 }
 
-/* Each page's folio carries @pins[i] pins more than in @before. */
+/*
+ * Each page's folio carries @pins[i] pins more than in @before, and no
+ * other reference more or less.
+ */
 static void expect_pins(struct kunit *test, struct test_memfd *memfd,
 			const struct folio_counts *before, const int *pins)
 {
 	struct folio_counts *now = folio_counts(test, memfd);
 	u32 i;
 
-	for (i = 0; i < now->nr; i++)
-		KUNIT_EXPECT_EQ_MSG(test, now->refs[i],
-				    before->refs[i] +
-				    (pins ? pins[i] : 0) * GUP_PIN_COUNTING_BIAS,
-				    "page %u", i);
+	for (i = 0; i < now->nr; i++) {
+		KUNIT_EXPECT_EQ_MSG(test, now->page[i].pins,
+				    before->page[i].pins + (pins ? pins[i] : 0),
+				    "pins of page %u", i);
+		KUNIT_EXPECT_EQ_MSG(test, now->page[i].refs,
+				    before->page[i].refs,
+				    "other references of page %u", i);
+	}
 }
 
 static void expect_unpinned(struct kunit *test, struct test_memfd *memfd,
@@ -349,33 +393,6 @@ static void buffer_outlives_memfd_test(struct kunit *test)
 	expect_vmap_bytes(test, dmabuf, expected);
 }
 
-/* vmap maps each page by its own frame, not its folio's head page. */
-static void vmap_maps_every_pfn_test(struct kunit *test)
-{
-	struct test_memfd *memfd = sealed_memfd(test, 12);
-	struct udmabuf_create_item items[] = {
-		item_of(memfd, 3, 6), item_of(memfd, 0, 2),
-	};
-	struct folio *folio;
-	struct iosys_map map;
-	struct dma_buf *dmabuf;
-	pgoff_t file_page[8] = { 3, 4, 5, 6, 7, 8, 0, 1 };
-	u32 i;
-
-	dmabuf = create_ok(test, items, 2);
-	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(dmabuf, &map));
-	for (i = 0; i < 8; i++) {
-		folio = filemap_get_folio(memfd->file->f_mapping, file_page[i]);
-		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, folio);
-		KUNIT_EXPECT_EQ_MSG(test,
-				    vmalloc_to_pfn(map.vaddr + i * PAGE_SIZE),
-				    folio_pfn(folio) +
-				    (file_page[i] - folio->index), "page %u", i);
-		folio_put(folio);
-	}
-	dma_buf_vunmap_unlocked(dmabuf, &map);
-}
-
 static unsigned long map_buffer(struct kunit *test, struct dma_buf *dmabuf,
 				unsigned long len, unsigned long flags,
 				unsigned long pgoff)
@@ -500,15 +517,13 @@ static unsigned long *expected_pfns(struct kunit *test,
 	return pfns;
 }
 
-/* An importer's map: one sg entry per contiguous run, covering it all. */
-static void map_attachment_test(struct kunit *test)
+/*
+ * Map @dmabuf for an importer: each sg entry must be a maximal run of the
+ * frames in @pfns that follow each other, and together cover the buffer.
+ */
+static void expect_attachment_runs(struct kunit *test, struct dma_buf *dmabuf,
+				   const unsigned long *pfns, u32 nr_pages)
 {
-	struct test_memfd *memfd = sealed_memfd(test, 16);
-	struct udmabuf_create_item items[] = {
-		item_of(memfd, 0, 16), item_of(memfd, 4, 4),
-	};
-	unsigned long *pfns = expected_pfns(test, memfd, items, 2, 20);
-	struct dma_buf *dmabuf = create_ok(test, items, 2);
 	struct dma_buf_attachment *attach;
 	struct scatterlist *sg;
 	struct sg_table *sgt;
@@ -530,21 +545,211 @@ static void map_attachment_test(struct kunit *test)
 			   PTR_ERR(sgt));
 	}
 
-	/* Each entry is a maximal run of frames that follow each other. */
 	for_each_sgtable_sg(sgt, sg, i) {
-		KUNIT_ASSERT_LT(test, page, 20);
+		KUNIT_ASSERT_LT(test, page, nr_pages);
 		KUNIT_EXPECT_EQ(test, page_to_pfn(sg_page(sg)), pfns[page]);
 		KUNIT_EXPECT_EQ(test, sg->offset, 0);
-		for (len = 1; page + len < 20; len++)
+		for (len = 1; page + len < nr_pages; len++)
 			if (pfns[page + len] != pfns[page + len - 1] + 1)
 				break;
 		KUNIT_EXPECT_EQ_MSG(test, sg->length, len * PAGE_SIZE,
 				    "entry %u", i);
 		page += len;
 	}
-	KUNIT_EXPECT_EQ(test, page, 20);
+	KUNIT_EXPECT_EQ(test, page, nr_pages);
 	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
 	dma_buf_detach(dmabuf, attach);
+}
+
+/* vmap shows every page at its own frame. */
+static void expect_vmap_pfns(struct kunit *test, struct dma_buf *dmabuf,
+			     const unsigned long *pfns)
+{
+	struct iosys_map map;
+	size_t i;
+
+	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(dmabuf, &map));
+	for (i = 0; i < dmabuf->size >> PAGE_SHIFT; i++)
+		KUNIT_EXPECT_EQ_MSG(test,
+				    vmalloc_to_pfn(map.vaddr + i * PAGE_SIZE),
+				    pfns[i], "page %zu", i);
+	dma_buf_vunmap_unlocked(dmabuf, &map);
+}
+
+/* vmap maps each page by its own frame, not its folio's head page. */
+static void vmap_maps_every_pfn_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 12);
+	struct udmabuf_create_item items[] = {
+		item_of(memfd, 3, 6), item_of(memfd, 0, 2),
+	};
+
+	expect_vmap_pfns(test, create_ok(test, items, 2),
+			 expected_pfns(test, memfd, items, 2, 8));
+}
+
+static void map_attachment_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 16);
+	struct udmabuf_create_item items[] = {
+		item_of(memfd, 0, 16), item_of(memfd, 4, 4),
+	};
+	unsigned long *pfns = expected_pfns(test, memfd, items, 2, 20);
+
+	expect_attachment_runs(test, create_ok(test, items, 2), pfns, 20);
+}
+
+#define HUGE_PAGES	(SZ_2M >> PAGE_SHIFT)
+
+KUNIT_DEFINE_ACTION_WRAPPER(kern_unmount_action, kern_unmount,
+			    struct vfsmount *);
+
+/*
+ * Items that start and end inside 2 MiB folios: each item pins each
+ * folio it touches once, vmap and mmap see every page at its own frame,
+ * sg entries span whole contiguous runs, and release drops every pin.
+ */
+static void check_huge_buffer(struct kunit *test, struct test_memfd *memfd,
+			      const struct udmabuf_create_item *items, u32 count)
+{
+	struct test_memfd *memfds[4] = { memfd, memfd, memfd, memfd };
+	struct folio_counts *before = folio_counts(test, memfd);
+	unsigned long *pfns;
+	struct dma_buf *dmabuf;
+	u32 i, nr_pages = 0;
+	pgoff_t page;
+	int *pins;
+
+	pins = kunit_kcalloc(test, memfd->nr_pages, sizeof(*pins), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pins);
+	for (i = 0; i < count; i++) {
+		pgoff_t first = items[i].offset >> PAGE_SHIFT;
+		pgoff_t last = first + (items[i].size >> PAGE_SHIFT) - 1;
+		pgoff_t folio;
+
+		for (folio = first / HUGE_PAGES; folio <= last / HUGE_PAGES;
+		     folio++)
+			for (page = 0; page < HUGE_PAGES; page++)
+				pins[folio * HUGE_PAGES + page]++;
+		nr_pages += items[i].size >> PAGE_SHIFT;
+	}
+	pfns = expected_pfns(test, memfd, items, count, nr_pages);
+
+	dmabuf = create_ok(test, items, count);
+	expect_pins(test, memfd, before, pins);
+	expect_vmap_bytes(test, dmabuf,
+			  expected_bytes(test, memfds, items, count));
+	expect_vmap_pfns(test, dmabuf, pfns);
+	expect_attachment_runs(test, dmabuf, pfns, nr_pages);
+	put_now(test, dmabuf);
+	expect_unpinned(test, memfd, before);
+}
+
+static const struct udmabuf_create_item huge_items[] = {
+	{ .offset = SZ_2M - 3 * PAGE_SIZE, .size = SZ_2M + 8 * PAGE_SIZE },
+	{ .offset = 3 * PAGE_SIZE, .size = 7 * PAGE_SIZE },
+	{ .offset = 3 * SZ_2M + 7 * PAGE_SIZE, .size = 64 * PAGE_SIZE },
+	{ .offset = 2 * SZ_2M, .size = SZ_2M },
+};
+
+static void set_huge_items(struct udmabuf_create_item *items, int fd)
+{
+	u32 i;
+
+	for (i = 0; i < ARRAY_SIZE(huge_items); i++) {
+		items[i] = huge_items[i];
+		items[i].memfd = fd;
+	}
+}
+
+/* shmem with transparent huge folios, from a tmpfs mounted huge=always. */
+static void thp_items_inside_huge_folios_test(struct kunit *test)
+{
+	struct udmabuf_create_item items[ARRAY_SIZE(huge_items)];
+	struct file_system_type *tmpfs;
+	struct test_memfd *memfd;
+	struct vfsmount *mnt;
+	struct folio *folio;
+	char *opts;
+	u32 i;
+
+	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
+		kunit_skip(test, "no transparent hugepages in this kernel");
+	tmpfs = get_fs_type("tmpfs");
+	opts = kunit_kstrdup(test, "huge=always", GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, tmpfs);
+	KUNIT_ASSERT_NOT_NULL(test, opts);
+	mnt = vfs_kern_mount(tmpfs, SB_KERNMOUNT, tmpfs->name, opts);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, mnt);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, kern_unmount_action,
+						  mnt));
+
+	memfd = install_memfd(test,
+			      shmem_file_setup_with_mnt(mnt, "udmabuf-kunit-thp",
+							4 * SZ_2M, 0),
+			      4 * HUGE_PAGES);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd);
+	fill_and_seal(test, memfd, F_SEAL_SHRINK);
+	for (i = 0; i < 4; i++) {
+		folio = filemap_get_folio(memfd->file->f_mapping,
+					  i * HUGE_PAGES);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, folio);
+		if (folio_nr_pages(folio) != HUGE_PAGES) {
+			folio_put(folio);
+			kunit_skip(test, "shmem gave no 2 MiB folio");
+		}
+		folio_put(folio);
+	}
+	set_huge_items(items, memfd->fd);
+	check_huge_buffer(test, memfd, items, ARRAY_SIZE(items));
+}
+
+/*
+ * hugetlb folios, with the vmemmap optimisation on where the kernel has
+ * it: their tail struct pages are shared, read-only copies.
+ */
+static void hugetlb_items_inside_huge_folios_test(struct kunit *test)
+{
+#if IS_ENABLED(CONFIG_HUGETLBFS)
+	struct udmabuf_create_item items[ARRAY_SIZE(huge_items)];
+	struct udmabuf_create_item whole;
+	struct test_memfd *memfd;
+	struct dma_buf *warm;
+	struct file *file;
+	u32 i;
+
+	file = hugetlb_file_setup("udmabuf-kunit-hugetlb", 4 * SZ_2M,
+				  VM_NORESERVE, HUGETLB_ANONHUGE_INODE, 0);
+	if (IS_ERR(file))
+		kunit_skip(test, "no hugetlb file: %ld", PTR_ERR(file));
+	memfd = install_memfd(test, file, 4 * HUGE_PAGES);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd);
+	HUGETLBFS_I(file_inode(file))->seals = F_SEAL_SHRINK;
+
+	/* hugetlbfs has no write(): pin once to allocate, fill directly. */
+	whole = item_of(memfd, 0, memfd->nr_pages);
+	warm = udmabuf_create_dmabuf(&whole, 1);
+	if (IS_ERR(warm))
+		kunit_skip(test, "no free hugetlb pages: %ld", PTR_ERR(warm));
+	for (i = 0; i < 4; i++) {
+		struct folio *folio;
+
+		folio = filemap_get_folio(file->f_mapping, i * HUGE_PAGES);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, folio);
+		KUNIT_EXPECT_TRUE(test, folio_test_hugetlb(folio));
+		fill_pattern(folio_address(folio), memfd->seed,
+			     (loff_t)i * SZ_2M, SZ_2M);
+		folio_put(folio);
+	}
+	dma_buf_put(warm);
+	flush_delayed_fput();
+
+	set_huge_items(items, memfd->fd);
+	check_huge_buffer(test, memfd, items, ARRAY_SIZE(items));
+#else
+	kunit_skip(test, "no hugetlbfs in this kernel");
+#endif
 }
 
 /*
@@ -941,6 +1146,8 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(mmap_writes_reach_memfd_test),
 	KUNIT_CASE(mmap_private_refused_test),
 	KUNIT_CASE(map_attachment_test),
+	KUNIT_CASE(thp_items_inside_huge_folios_test),
+	KUNIT_CASE(hugetlb_items_inside_huge_folios_test),
 	KUNIT_CASE(cpu_access_test),
 	KUNIT_CASE_PARAM(refusal_test, refusal_gen_params),
 	KUNIT_CASE(ioctl_create_list_test),

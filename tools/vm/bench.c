@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * make bench's measuring program, run inside the VM once per driver.
+ * For each backing, size and shape it times UDMABUF_CREATE(_LIST), mmap
+ * plus a touch of every page (and counts the faults), and close; it reads
+ * MemFree/Slab/VmallocUsed around the create as a cross-check of the
+ * driver's memory. One CSV line per repetition:
+ *   BENCH,backing,size_mb,shape,rep,create_us,touch_us,faults,release_us,
+ *        memfree_kb,slab_kb,vmalloc_kb
+ * Usage: bench [repetitions] [max_size_mb]; in the VM, the kernel command
+ * line's bench_reps= and bench_max_mb= reach it as environment variables.
+ */
+#include "udmabuf-user.h"
+
+#include <time.h>
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static long meminfo_kb(const char *key)
+{
+	char line[128];
+	long value = -1;
+	size_t n = strlen(key);
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && line[n] == ':')
+			value = atol(line + n + 1);
+	if (f)
+		fclose(f);
+	return value;
+}
+
+static void shmem_thp(const char *mode)
+{
+	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+		      O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, mode, strlen(mode)) < 0)
+			perror("shmem_enabled");
+		close(fd);
+	}
+}
+
+struct backing_kind {
+	const char *name;
+	unsigned int mfd_flags;
+	const char *thp;
+};
+
+static int run(int dev, const struct backing_kind *b, size_t size_mb,
+	       unsigned int items, int reps)
+{
+	size_t size = size_mb << 20, chunk = size / items;
+	struct udmabuf_create_item *list = calloc(items, sizeof(*list));
+	int memfd, ret = 0;
+	uint8_t *mem;
+
+	if (b->thp)
+		shmem_thp(b->thp);
+	memfd = memfd_sealed("bench", size, b->mfd_flags, 0);
+	if (memfd < 0 || !list) {
+		printf("BENCH-SKIP,%s,%zu,%u,%s\n", b->name, size_mb, items,
+		       strerror(-memfd));
+		free(list);
+		return 0;
+	}
+	/* Populate the memfd first: create then only pins what exists. */
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (mem == MAP_FAILED) {
+		printf("BENCH-SKIP,%s,%zu,%u,mmap\n", b->name, size_mb, items);
+		close(memfd);
+		free(list);
+		return 0;
+	}
+	for (size_t off = 0; off < size; off += SZ_4K)
+		mem[off] = 1;
+	munmap(mem, size);
+
+	for (unsigned int i = 0; i < items; i++)
+		list[i] = (struct udmabuf_create_item) {
+			.memfd = memfd, .offset = i * chunk, .size = chunk };
+
+	for (int rep = 0; rep < reps; rep++) {
+		long free0 = meminfo_kb("MemFree"), slab0 = meminfo_kb("Slab");
+		long vm0 = meminfo_kb("VmallocUsed"), faults;
+		double t0, create_us, touch_us, release_us;
+		long free1, slab1, vm1;
+		uint8_t *buf;
+		int fd;
+
+		t0 = now_us();
+		fd = items == 1 ? udmabuf_create1(dev, memfd, 0, size, 0) :
+			udmabuf_create_list(dev, 0, list, items);
+		create_us = now_us() - t0;
+		if (fd < 0) {
+			printf("BENCH-FAIL,%s,%zu,%u,create: %s\n", b->name,
+			       size_mb, items, strerror(-fd));
+			ret = 1;
+			break;
+		}
+		free1 = meminfo_kb("MemFree");
+		slab1 = meminfo_kb("Slab");
+		vm1 = meminfo_kb("VmallocUsed");
+
+		t0 = now_us();
+		buf = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+		faults = minor_faults();
+		touch_pages(buf, size);
+		faults = minor_faults() - faults;
+		touch_us = now_us() - t0;
+		munmap(buf, size);
+
+		t0 = now_us();
+		close(fd);
+		release_us = now_us() - t0;
+
+		printf("BENCH,%s,%zu,%u,%d,%.0f,%.0f,%ld,%.0f,%ld,%ld,%ld\n",
+		       b->name, size_mb, items, rep, create_us, touch_us,
+		       faults, release_us, free0 - free1, slab1 - slab0,
+		       vm1 - vm0);
+		fflush(stdout);
+	}
+	close(memfd);
+	free(list);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	const struct backing_kind kinds[] = {
+		{ "shmem-4k", 0, "never" },
+		{ "shmem-thp", 0, "always" },
+		{ "hugetlb-2m", MFD_HUGETLB, NULL },
+	};
+	const size_t sizes[] = { 4, 64, 256, 1024 };
+	const char *reps_env = getenv("bench_reps");
+	const char *max_env = getenv("bench_max_mb");
+	int reps = argc > 1 ? atoi(argv[1]) : reps_env ? atoi(reps_env) : 5;
+	size_t max_mb = argc > 2 ? atol(argv[2]) :
+			max_env ? (size_t)atol(max_env) : 1024;
+	int dev = open("/dev/udmabuf", O_RDWR), ret = 0;
+
+	if (dev < 0) {
+		perror("/dev/udmabuf");
+		return 1;
+	}
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+			if (sizes[s] > max_mb)
+				continue;
+			ret |= run(dev, &kinds[k], sizes[s], 1, reps);
+			ret |= run(dev, &kinds[k], sizes[s], 256, reps);
+		}
+	shmem_thp("never");
+	return ret;
+}

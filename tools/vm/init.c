@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PID 1 of the test VM: mount what the tests need, run the programs the
+ * kernel command line names (udmabuf_vm=prog,prog,...), fence each one's
+ * output with markers the host parses, then end QEMU (-no-reboot).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void run(const char *name, char *const argv[])
+{
+	char path[256];
+	int status;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "/bin/%s", name);
+	printf("==== BEGIN %s\n", name);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		execv(path, argv);
+		printf("init: cannot run %s: %s\n", path, strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		status = 255 << 8;
+	if (WIFSIGNALED(status))
+		printf("==== END %s signal=%d\n", name, WTERMSIG(status));
+	else
+		printf("==== END %s exit=%d\n", name, WEXITSTATUS(status));
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	const char *list = getenv("udmabuf_vm");
+	char *progs, *name, *save;
+
+	mount("proc", "/proc", "proc", 0, NULL);
+	mount("sysfs", "/sys", "sysfs", 0, NULL);
+	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	printf("==== VM UP\n");
+	progs = strdup(list ? list : "demo");
+	for (name = strtok_r(progs, ",", &save); name;
+	     name = strtok_r(NULL, ",", &save)) {
+		char *args[] = { name, NULL };
+
+		if (strcmp(name, "none"))
+			run(name, args);
+	}
+	printf("==== VM DONE\n");
+	fflush(stdout);
+	sync();
+	reboot(RB_AUTOBOOT);
+	return 0;
+}

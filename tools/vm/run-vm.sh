@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Build the VM's userspace and initramfs, boot a kernel under QEMU (KVM when
+# it works, TCG otherwise), run the named programs, parse their results.
+# Usage: run-vm.sh TREE KBUILD OUT LABEL PROGRAMS [EXTRA_CMDLINE]
+#   TREE     kernel tree with the selftests (ours: the overlaid one)
+#   KBUILD   the x86_64 build folder holding arch/x86/boot/bzImage
+#   OUT      work folder for userspace, initramfs, logs and results
+#   LABEL    name of this run in the results (e.g. vm, vm-stock)
+#   PROGRAMS comma-separated: demo, udmabuf (the tree's selftest),
+#            udmabuf-uapi (ours), bench
+set -euo pipefail
+
+tree=$(realpath "$1") kbuild=$(realpath "$2") out=$(realpath -m "$3")
+label=$4 progs=$5 extra=${6:-}
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+vm=$repo/tools/vm
+timeout_s=${VM_TIMEOUT:-900}
+mkdir -p "$out/bin"
+
+# UAPI headers of the tree (the same for the stock driver and ours).
+if [ ! -f "$out/headers/include/linux/udmabuf.h" ]; then
+	make -s -C "$tree" O="$out/hdr-build" ARCH=x86_64 \
+		INSTALL_HDR_PATH="$out/headers" headers_install >/dev/null
+fi
+
+cflags=(-static -O2 -Wall -Wextra -Wno-sign-compare -Wno-unused-parameter
+	-Wno-clobbered
+	-I"$out/headers/include" -I"$vm" -I"$tree/tools/testing/selftests")
+build() { # output source...
+	local dst=$out/bin/$1
+	shift
+	if [ ! -x "$dst" ] || [ -n "$(find "$@" "$vm/udmabuf-user.h" -newer "$dst")" ]; then
+		gcc "${cflags[@]}" -o "$dst" "$@"
+	fi
+}
+build init "$vm/init.c"
+build demo "$vm/demo.c"
+if [ -f "$vm/bench.c" ]; then build bench "$vm/bench.c"; fi
+build udmabuf "$tree/tools/testing/selftests/drivers/dma-buf/udmabuf.c"
+build udmabuf-uapi "$repo/tools/testing/selftests/drivers/dma-buf/udmabuf-uapi.c"
+
+# initramfs from our own static binaries, packed by the tree's gen_init_cpio.
+list=$out/initramfs.list
+{
+	echo "dir /dev 0755 0 0"
+	echo "nod /dev/console 0600 0 0 c 5 1"
+	for d in bin proc sys tmp; do echo "dir /$d 0755 0 0"; done
+	echo "file /init $out/bin/init 0755 0 0"
+	for p in demo bench udmabuf udmabuf-uapi; do
+		if [ -x "$out/bin/$p" ]; then
+			echo "file /bin/$p $out/bin/$p 0755 0 0"
+		fi
+	done
+} >"$list"
+"$kbuild/usr/gen_init_cpio" "$list" | gzip -1 >"$out/initramfs.cpio.gz"
+
+kernel=$kbuild/arch/x86/boot/bzImage
+qemu=(qemu-system-x86_64 -nodefaults -nographic -no-reboot -serial stdio
+	-m "${VM_MEM:-3G}" -smp 2 -kernel "$kernel"
+	-initrd "$out/initramfs.cpio.gz")
+cmdline="console=ttyS0 panic=-1 kunit.enable=0 hugepages=${VM_HUGEPAGES:-1100} hugetlb_free_vmemmap=on"
+
+# KVM only when a short boot under it reaches init and back (seen here:
+# /dev/kvm present but guests failing); otherwise TCG.
+accel=(-accel tcg)
+mode=TCG
+if [ -w /dev/kvm ] && [ "${VM_ACCEL:-auto}" != tcg ]; then
+	if timeout 30 "${qemu[@]}" -accel kvm -cpu host \
+		-append "$cmdline udmabuf_vm=none" </dev/null 2>&1 |
+		grep -q '==== VM DONE'; then
+		accel=(-accel kvm -cpu host)
+		mode=KVM
+	fi
+fi
+echo "$mode" >"$out/accel"
+
+log=$out/$label-console.log
+echo "vm: booting $label under $mode: $progs"
+start=$(date +%s)
+timeout "$timeout_s" "${qemu[@]}" "${accel[@]}" \
+	-append "$cmdline udmabuf_vm=$progs $extra" </dev/null >"$log" 2>&1 || true
+echo "vm: $label finished in $(( $(date +%s) - start )) s under $mode; console: $log"
+exec "$vm/parse-console.py" "$log" "$out/$label.json" "$label"

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Userspace helpers shared by the VM demo, the benchmark and our selftest:
+ * sealed memfds, patterns, minor-fault counts and page frames from
+ * /proc/self/pagemap and /proc/kpageflags (the VM runs them as root).
+ */
+#ifndef UDMABUF_USER_H
+#define UDMABUF_USER_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <linux/udmabuf.h>
+
+#define SZ_4K		4096UL
+#define SZ_2M		(2UL << 20)
+#define KPF_COMPOUND_TAIL	16
+
+/* A memfd of @size bytes holding seals F_SEAL_SHRINK | @extra_seals. */
+static inline int memfd_sealed(const char *name, size_t size,
+			       unsigned int mfd_flags, int extra_seals)
+{
+	int fd = memfd_create(name, MFD_ALLOW_SEALING | mfd_flags);
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, size) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | extra_seals)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* The byte a pattern with @seed has at offset @off. */
+static inline uint8_t pattern_at(uint8_t seed, uint64_t off)
+{
+	return seed ^ (uint8_t)(off >> 12) * 29 ^ (uint8_t)off;
+}
+
+static inline void pattern_fill(uint8_t *p, uint8_t seed, uint64_t off,
+				size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = pattern_at(seed, off + i);
+}
+
+/* First offset at which @p differs from the pattern, or @len. */
+static inline size_t pattern_check(const uint8_t *p, uint8_t seed,
+				   uint64_t off, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != pattern_at(seed, off + i))
+			return i;
+	return len;
+}
+
+static inline long minor_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/* Read one byte of each page: the first touch of every page. */
+static inline uint8_t touch_pages(const volatile uint8_t *p, size_t len)
+{
+	uint8_t sum = 0;
+
+	for (size_t off = 0; off < len; off += SZ_4K)
+		sum += p[off];
+	return sum;
+}
+
+/* Page frame behind a mapped address, or 0 (needs root). */
+static inline uint64_t pfn_of(const void *addr)
+{
+	static int fd = -1;
+	uint64_t entry = 0;
+
+	if (fd < 0)
+		fd = open("/proc/self/pagemap", O_RDONLY);
+	if (pread(fd, &entry, sizeof(entry),
+		  (uintptr_t)addr / SZ_4K * sizeof(entry)) != sizeof(entry))
+		return 0;
+	return (entry >> 63) & 1 ? entry & ((1ULL << 55) - 1) : 0;
+}
+
+static inline uint64_t kpageflags(uint64_t pfn)
+{
+	static int fd = -1;
+	uint64_t flags = 0;
+
+	if (fd < 0)
+		fd = open("/proc/kpageflags", O_RDONLY);
+	if (pread(fd, &flags, sizeof(flags), pfn * sizeof(flags)) !=
+	    sizeof(flags))
+		return 0;
+	return flags;
+}
+
+/* What backs a run of pages: pages, folios, contiguous frame runs. */
+struct backing {
+	size_t pages;
+	size_t folios;
+	size_t runs;
+};
+
+/* Adds the @len mapped bytes at @p to @b, after what @b already holds. */
+static inline void backing_add(struct backing *b, uint64_t *last_pfn,
+			       const uint8_t *p, size_t len)
+{
+	for (size_t off = 0; off < len; off += SZ_4K) {
+		uint64_t pfn = pfn_of(p + off);
+		bool follows = b->pages && pfn == *last_pfn + 1;
+
+		if (!follows ||
+		    !(kpageflags(pfn) & (1ULL << KPF_COMPOUND_TAIL)))
+			b->folios++;
+		if (!follows)
+			b->runs++;
+		b->pages++;
+		*last_pfn = pfn;
+	}
+}
+
+/* UDMABUF_CREATE: the new dma-buf fd, or -errno. */
+static inline int udmabuf_create1(int dev, int memfd, uint64_t offset,
+				  uint64_t size, unsigned int flags)
+{
+	struct udmabuf_create create = {
+		.memfd = memfd, .flags = flags, .offset = offset, .size = size,
+	};
+	int fd = ioctl(dev, UDMABUF_CREATE, &create);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* UDMABUF_CREATE_LIST: the new dma-buf fd, or -errno. */
+static inline int udmabuf_create_list(int dev, unsigned int flags,
+				      const struct udmabuf_create_item *items,
+				      unsigned int count)
+{
+	size_t size = sizeof(struct udmabuf_create_list) +
+		      count * sizeof(*items);
+	struct udmabuf_create_list *list = calloc(1, size);
+	int ret;
+
+	if (!list)
+		return -ENOMEM;
+	list->flags = flags;
+	list->count = count;
+	memcpy(list->list, items, count * sizeof(*items));
+	ret = ioctl(dev, UDMABUF_CREATE_LIST, list);
+	if (ret < 0)
+		ret = -errno;
+	free(list);
+	return ret;
+}
+
+#endif /* UDMABUF_USER_H */
