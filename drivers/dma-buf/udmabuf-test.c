@@ -63,6 +63,19 @@ static void fill_pattern(u8 *buf, u8 seed, loff_t offset, size_t len)
 		buf[i] = pattern_byte(seed, offset + i);
 }
 
+KUNIT_DEFINE_ACTION_WRAPPER(kvfree_action, kvfree, const void *);
+
+/* Test-lifetime memory that may be larger than kmalloc() can give. */
+static void *test_kvmalloc(struct kunit *test, size_t size)
+{
+	void *p = kvmalloc(size, GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, p);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, kvfree_action, p));
+	return p;
+}
+
 /* Give @file a descriptor, as a memfd has; the test closes both. */
 static struct test_memfd *install_memfd(struct kunit *test, struct file *file,
 					u32 nr_pages)
@@ -97,12 +110,11 @@ static void fill_and_seal(struct kunit *test, struct test_memfd *memfd,
 	loff_t pos = 0;
 	u8 *data;
 
-	data = kunit_kmalloc(test, size, GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, data);
+	data = test_kvmalloc(test, size);
 	fill_pattern(data, memfd->seed, 0, size);
 	KUNIT_ASSERT_EQ(test, kernel_write(memfd->file, data, size, &pos),
 			(ssize_t)size);
-	kunit_kfree(test, data);
+	kunit_release_action(test, kvfree_action, data);
 	SHMEM_I(file_inode(memfd->file))->seals = seals;
 }
 
@@ -144,8 +156,7 @@ static u8 *expected_bytes(struct kunit *test, struct test_memfd **memfds,
 
 	for (i = 0; i < count; i++)
 		total += items[i].size;
-	buf = kunit_kmalloc(test, total, GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, buf);
+	buf = test_kvmalloc(test, total);
 	for (i = 0; i < count; i++) {
 		fill_pattern(buf + done, memfds[i]->seed, items[i].offset,
 			     items[i].size);
