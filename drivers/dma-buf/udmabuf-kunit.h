@@ -19,6 +19,7 @@ struct udmabuf_create_item;
 long udmabuf_pin_folios(struct file *memfd, loff_t start, loff_t end,
 			struct folio **folios, unsigned int max_folios,
 			pgoff_t *offset);
+struct udmabuf *udmabuf_alloc(void);
 struct dma_buf *udmabuf_export(struct udmabuf *ubuf);
 struct dma_buf *udmabuf_create_dmabuf(const struct udmabuf_create_item *items,
 				      u32 count);

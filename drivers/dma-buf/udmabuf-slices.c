@@ -288,6 +288,39 @@ bool udmabuf_pfn_run_next(struct udmabuf_pfn_run *run, unsigned long *pfn,
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_pfn_run_next);
 
 /**
+ * udmabuf_slices_pages - the struct page of every buffer page, in order
+ * @slices: the slices of a buffer, at least one
+ *
+ * For vmap(): each entry is the page at its own frame (pfn_to_page() of
+ * the folio's frame plus the offset), never a folio's head page for all.
+ * KUnit tests may stub it out to make it fail.
+ *
+ * Return: a kvmalloc'd array of @slices->nr_pages pages (kvfree() it),
+ * or NULL when it cannot be allocated.
+ */
+struct page **udmabuf_slices_pages(const struct udmabuf_slices *slices)
+{
+	struct udmabuf_pfn_run run;
+	struct page **pages;
+	unsigned long pfn;
+	pgoff_t len, i;
+	u32 n = 0;
+
+	KUNIT_STATIC_STUB_REDIRECT(udmabuf_slices_pages, slices);
+
+	pages = kvmalloc_array(slices->nr_pages, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return NULL;
+
+	udmabuf_pfn_run_start(&run, slices, 0, slices->nr_pages, 0);
+	while (udmabuf_pfn_run_next(&run, &pfn, &len))
+		for (i = 0; i < len; i++)
+			pages[n++] = pfn_to_page(pfn + i);
+	return pages;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_pages);
+
+/**
  * udmabuf_slices_to_sgt - describe a whole buffer in an sg table
  * @slices: the slices of a buffer, at least one
  * @sgt: the table to allocate and fill
@@ -295,7 +328,8 @@ EXPORT_SYMBOL_IF_KUNIT(udmabuf_pfn_run_next);
  *	hold means the most an sg entry can hold
  *
  * One entry per physically contiguous run of pages, not one per page.
- * The table is not DMA-mapped.
+ * The table is not DMA-mapped. KUnit tests may stub it out to make it
+ * fail.
  *
  * Return: 0, or -errno from sg_alloc_table() with nothing allocated.
  */
@@ -308,6 +342,9 @@ int udmabuf_slices_to_sgt(const struct udmabuf_slices *slices,
 	unsigned long pfn;
 	pgoff_t max_pages, len;
 	int ret;
+
+	KUNIT_STATIC_STUB_REDIRECT(udmabuf_slices_to_sgt, slices, sgt,
+				   max_segment);
 
 	if (!max_segment || max_segment > UDMABUF_MAX_SEGMENT)
 		max_segment = UDMABUF_MAX_SEGMENT;

@@ -16,6 +16,7 @@
 #include <linux/types.h>
 
 struct folio;
+struct page;
 struct sg_table;
 struct udmabuf_create_item;
 
@@ -88,6 +89,7 @@ void udmabuf_pfn_run_start(struct udmabuf_pfn_run *run,
 bool udmabuf_pfn_run_next(struct udmabuf_pfn_run *run, unsigned long *pfn,
 			  pgoff_t *nr_pages);
 
+struct page **udmabuf_slices_pages(const struct udmabuf_slices *slices);
 int udmabuf_slices_to_sgt(const struct udmabuf_slices *slices,
 			  struct sg_table *sgt, size_t max_segment);
 

@@ -21,6 +21,7 @@
 #include <linux/pagemap.h>
 #include <linux/random.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/scatterlist.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
@@ -1145,6 +1146,164 @@ static void export_failure_test(struct kunit *test)
 	fault_expect_unpinned(test, &s);
 }
 
+static struct udmabuf *alloc_fails(void)
+{
+	return NULL;
+}
+
+static void buffer_allocation_failure_test(struct kunit *test)
+{
+	struct fault_setup s;
+
+	fault_setup(test, &s);
+	kunit_activate_static_stub(test, udmabuf_alloc, alloc_fails);
+	KUNIT_EXPECT_EQ(test, -ENOMEM,
+			PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(s.items, 8)));
+	fault_expect_unpinned(test, &s);
+}
+
+static struct page **pages_fail(const struct udmabuf_slices *slices)
+{
+	return NULL;
+}
+
+/* vmap failing leaves the buffer as it was: a later vmap works. */
+static void vmap_failure_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 8);
+	struct udmabuf_create_item item = item_of(memfd, 0, 8);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	struct iosys_map map;
+
+	kunit_activate_static_stub(test, udmabuf_slices_pages, pages_fail);
+	KUNIT_EXPECT_EQ(test, -ENOMEM, dma_buf_vmap_unlocked(dmabuf, &map));
+	kunit_deactivate_static_stub(test, udmabuf_slices_pages);
+	expect_vmap_bytes(test, dmabuf,
+			  expected_bytes(test, &memfd, &item, 1));
+}
+
+static int sgt_fails(const struct udmabuf_slices *slices,
+		     struct sg_table *sgt, size_t max_segment)
+{
+	return -ENOMEM;
+}
+
+/*
+ * The sg table failing: an importer's map and a CPU access bracket both
+ * fail with its errno, and both work once it does not fail.
+ */
+static void sgt_failure_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 8);
+	struct udmabuf_create_item item = item_of(memfd, 0, 8);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	struct dma_buf_attachment *attach;
+	struct sg_table *sgt;
+	struct device *dev;
+
+	dev = kunit_device_register(test, "udmabuf-importer");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
+	if (dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64)))
+		kunit_skip(test, "no DMA API here (NO_DMA)");
+	attach = dma_buf_attach(dmabuf, dev);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
+
+	kunit_activate_static_stub(test, udmabuf_slices_to_sgt, sgt_fails);
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, -ENOMEM, PTR_ERR_OR_ZERO(sgt));
+	KUNIT_EXPECT_EQ(test, -ENOMEM,
+			dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE));
+	KUNIT_EXPECT_EQ(test, -EINVAL,
+			dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE));
+	kunit_deactivate_static_stub(test, udmabuf_slices_to_sgt);
+
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
+	KUNIT_EXPECT_NOT_ERR_OR_NULL(test, sgt);
+	if (!IS_ERR(sgt))
+		dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_TO_DEVICE);
+	dma_buf_detach(dmabuf, attach);
+	KUNIT_EXPECT_EQ(test, 0,
+			dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE));
+	KUNIT_EXPECT_EQ(test, 0,
+			dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE));
+}
+
+/*
+ * No descriptor left for the new dma-buf: the ioctl fails with EMFILE
+ * and the buffer, already exported, is released through the dma-buf.
+ */
+static void fd_install_failure_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 4);
+	struct folio_counts *before = folio_counts(test, memfd);
+	struct rlimit *nofile = &current->signal->rlim[RLIMIT_NOFILE];
+	struct udmabuf_create create = {
+		.memfd = memfd->fd, .size = 4 * PAGE_SIZE,
+	};
+	unsigned long addr, saved;
+	long ret;
+
+	addr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			     MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+	KUNIT_ASSERT_EQ(test, 0, copy_to_user((void __user *)addr, &create,
+					      sizeof(create)));
+
+	saved = READ_ONCE(nofile->rlim_cur);
+	WRITE_ONCE(nofile->rlim_cur, 0);
+	ret = udmabuf_ioctl(NULL, UDMABUF_CREATE, addr);
+	WRITE_ONCE(nofile->rlim_cur, saved);
+	flush_delayed_fput();
+
+	KUNIT_EXPECT_EQ(test, ret, -EMFILE);
+	expect_unpinned(test, memfd, before);
+}
+
+/*
+ * 10,000 buffers over mixed ranges of three files, each mapped for the
+ * CPU or an importer now and then: every pin is gone at the end.
+ */
+static void soak_test(struct kunit *test)
+{
+	struct fault_setup s;
+	struct udmabuf_create_item items[3];
+	struct dma_buf *dmabuf;
+	struct iosys_map map;
+	u32 i, seed = 1;
+
+	fault_setup(test, &s);
+	for (i = 0; i < 10000; i++) {
+		u32 n = 1 + i % 3, k;
+
+		for (k = 0; k < n; k++) {
+			u32 first, pages;
+
+			seed = seed * 1103515245 + 12345;
+			first = (seed >> 8) % 90;
+			pages = 1 + (seed >> 20) % (96 - first);
+			items[k] = item_of(s.memfds[(i + k) % 3], first, pages);
+		}
+		dmabuf = udmabuf_create_dmabuf(items, n);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dmabuf);
+		if (i % 7 == 0) {
+			KUNIT_ASSERT_EQ(test, 0,
+					dma_buf_vmap_unlocked(dmabuf, &map));
+			KUNIT_EXPECT_EQ(test, *(u8 *)map.vaddr,
+					pattern_byte(s.memfds[i % 3]->seed,
+						     items[0].offset));
+			dma_buf_vunmap_unlocked(dmabuf, &map);
+		}
+		if (i % 11 == 0 &&
+		    !dma_buf_begin_cpu_access(dmabuf, DMA_BIDIRECTIONAL))
+			dma_buf_end_cpu_access(dmabuf, DMA_BIDIRECTIONAL);
+		dma_buf_put(dmabuf);
+		if (i % 256 == 0)
+			flush_delayed_fput();
+	}
+	flush_delayed_fput();
+	fault_expect_unpinned(test, &s);
+}
+
 static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(create_one_page_test),
 	KUNIT_CASE(create_whole_file_test),
@@ -1169,6 +1328,11 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(pin_fewer_folios_than_asked_test),
 	KUNIT_CASE(pin_returning_nothing_test),
 	KUNIT_CASE(export_failure_test),
+	KUNIT_CASE(buffer_allocation_failure_test),
+	KUNIT_CASE(vmap_failure_test),
+	KUNIT_CASE(sgt_failure_test),
+	KUNIT_CASE(fd_install_failure_test),
+	KUNIT_CASE_SLOW(soak_test),
 	{}
 };
 

@@ -169,27 +169,16 @@ static int udmabuf_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
 static int udmabuf_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
 {
 	struct udmabuf *ubuf = dmabuf->priv;
-	u32 nr_pages = ubuf->slices.nr_pages;
-	struct udmabuf_pfn_run run;
 	struct page **pages;
-	unsigned long pfn;
-	pgoff_t len, i;
-	u32 n = 0;
 	void *vaddr;
 
 	dma_resv_assert_held(dmabuf->resv);
 
-	pages = kvmalloc_array(nr_pages, sizeof(*pages), GFP_KERNEL);
+	pages = udmabuf_slices_pages(&ubuf->slices);
 	if (!pages)
 		return -ENOMEM;
 
-	/* Every page by its own frame, never a folio's head page for all. */
-	udmabuf_pfn_run_start(&run, &ubuf->slices, 0, nr_pages, 0);
-	while (udmabuf_pfn_run_next(&run, &pfn, &len))
-		for (i = 0; i < len; i++)
-			pages[n++] = pfn_to_page(pfn + i);
-
-	vaddr = vmap(pages, nr_pages, VM_MAP, PAGE_KERNEL);
+	vaddr = vmap(pages, ubuf->slices.nr_pages, VM_MAP, PAGE_KERNEL);
 	kvfree(pages);
 	if (!vaddr)
 		return -ENOMEM;
@@ -236,6 +225,26 @@ static int udmabuf_end_cpu_access(struct dma_buf *dmabuf,
 				    dir);
 	return 0;
 }
+
+/**
+ * udmabuf_alloc - a new, empty buffer
+ *
+ * Behind a KUnit static stub so that tests can make it fail.
+ *
+ * Return: the buffer, or NULL.
+ */
+VISIBLE_IF_KUNIT struct udmabuf *udmabuf_alloc(void)
+{
+	struct udmabuf *ubuf;
+
+	KUNIT_STATIC_STUB_REDIRECT(udmabuf_alloc);
+
+	ubuf = kzalloc(sizeof(*ubuf), GFP_KERNEL);
+	if (ubuf)
+		mutex_init(&ubuf->cpu_sgt_lock);
+	return ubuf;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_alloc);
 
 static void udmabuf_free(struct udmabuf *ubuf)
 {
@@ -409,10 +418,9 @@ udmabuf_create_dmabuf(const struct udmabuf_create_item *items, u32 count)
 	if (ret)
 		return ERR_PTR(ret);
 
-	ubuf = kzalloc(sizeof(*ubuf), GFP_KERNEL);
+	ubuf = udmabuf_alloc();
 	if (!ubuf)
 		return ERR_PTR(-ENOMEM);
-	mutex_init(&ubuf->cpu_sgt_lock);
 
 	for (i = 0; i < count; i++) {
 		ret = udmabuf_pin_item(ubuf, &items[i], nr_pages);
