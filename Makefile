@@ -9,6 +9,8 @@
 #   make selftest  the tree's udmabuf selftest and ours, in the VM
 #                  (STOCK=1: against the untouched 6.12 driver)
 #   make bench     our driver against the stock one in the VM: tables, plot
+#   make coverage  UML suites built with clang coverage: coverage/html
+#   make sanitize  UML suites with KASAN, UBSAN, lockdep and debug checks
 #   make lint      checkpatch --strict, W=1 and sparse on our files
 #
 # KDIR=/path/to/linux-6.12.y uses your own tree instead (our files are laid
@@ -35,11 +37,12 @@ OUR_SOURCES := $(wildcard drivers/dma-buf/*.c drivers/dma-buf/*.h)
 OUR_OBJECTS := $(patsubst %.c,%.o,$(wildcard drivers/dma-buf/udmabuf*.c))
 
 .PHONY: all run test kunit kunit-uml kunit-x86 selftest lint deps tree \
-	stock-tree vm-kernel vm-stock-kernel bench clean distclean
+	stock-tree vm-kernel vm-stock-kernel bench coverage sanitize clean \
+	distclean
 
 all: run
 
-VM_PACKAGES := qemu-system-x86 gzip rsync gnuplot-nox
+VM_PACKAGES := qemu-system-x86 gzip rsync gnuplot-nox clang lld llvm lcov
 deps:
 	@tools/install-deps.sh $(KERNEL_PKG) $(KERNEL_PKG_VERSION) $(VM_PACKAGES)
 
@@ -49,13 +52,13 @@ tree: deps
 stock-tree: deps
 	@KDIR= tools/prepare-tree.sh $(STOCK_TREE) $(KERNEL_PKG_VERSION) --stock
 
-# One kunit.py run (name, build folder, options); its JSON and exit code
-# feed the total.
+# One kunit.py run (name, build folder, options[, environment]); its JSON
+# and exit code feed the total.
 define kunit_run
 	@mkdir -p $(RESULTS)
 	@rm -f $(RESULTS)/$(1).json
 	@echo "== kunit $(1) =="
-	@cd $(TREE) && set -o pipefail && $(KUNIT) run --jobs=$(JOBS) \
+	@cd $(TREE) && set -o pipefail && $(4) $(KUNIT) run --jobs=$(JOBS) \
 		--timeout=$(KUNIT_TIMEOUT) \
 		--build_dir=$(2) --json=$(RESULTS)/$(1).json \
 		$(3) 2>&1 | tee $(RESULTS)/$(1).log; \
@@ -116,14 +119,44 @@ bench: vm-kernel vm-stock-kernel
 	@tools/vm/bench.sh $(TREE) $(VM_BUILD) $(STOCK_TREE) $(VM_STOCK_BUILD) \
 		$(BUILD)/bench
 
+# Coverage: the UML suites in a clang build (see coverage-uml.config for
+# why clang), lcov + HTML under coverage/, a floor that make test enforces.
+COVERAGE_BUILD := $(BUILD)/coverage
+coverage: tree
+	@rm -f $(COVERAGE_BUILD)/default.profraw
+	@mkdir -p $(COVERAGE_BUILD)
+	$(call kunit_run,coverage,$(COVERAGE_BUILD),--make_options=LLVM=1 \
+		--kunitconfig=$(REPO)/.kunitconfig \
+		--kunitconfig=$(REPO)/lib/kunit-configs/coverage-uml.config,\
+		LLVM_PROFILE_FILE=$(COVERAGE_BUILD)/default.profraw)
+	@tools/coverage.sh $(TREE) $(COVERAGE_BUILD) \
+		$(COVERAGE_BUILD)/default.profraw $(REPO)/coverage \
+		$(REPO)/coverage/floor $(RESULTS)/coverage-floor.json; \
+		echo $$? >$(RESULTS)/coverage-floor.exit
+	@echo "coverage: open coverage/html/index.html"
+
+# Sanitizers: the UML suites with KASAN, UBSAN, DEBUG_VM, lockdep,
+# DEBUG_LIST and DEBUG_SG; any report in the kernel log fails.
+sanitize: tree
+	$(call kunit_run,sanitize,$(BUILD)/sanitize,\
+		--kunitconfig=$(REPO)/.kunitconfig \
+		--kunitconfig=$(REPO)/lib/kunit-configs/sanitize-uml.config)
+	@tools/sanitize-check.sh $(BUILD)/sanitize/test.log \
+		$(RESULTS)/sanitize-reports.json; \
+		echo $$? >$(RESULTS)/sanitize-reports.exit
+
 # Lint: each check is one case in the total.
 lint: tree
 	@mkdir -p $(RESULTS)
 	@tools/lint.sh $(TREE) $(BUILD)/lint $(JOBS) $(RESULTS)/lint.json; \
 		echo $$? >$(RESULTS)/lint.exit
 
-test: kunit-uml lint selftest kunit-x86
+test: kunit-uml lint selftest kunit-x86 sanitize coverage
 	@tools/kunit-total.py \
+		sanitize=$(RESULTS)/sanitize.json:$$(cat $(RESULTS)/sanitize.exit) \
+		sanitize-reports=$(RESULTS)/sanitize-reports.json:$$(cat $(RESULTS)/sanitize-reports.exit) \
+		coverage=$(RESULTS)/coverage.json:$$(cat $(RESULTS)/coverage.exit) \
+		coverage-floor=$(RESULTS)/coverage-floor.json:$$(cat $(RESULTS)/coverage-floor.exit) \
 		uml=$(RESULTS)/uml.json:$$(cat $(RESULTS)/uml.exit) \
 		lint=$(RESULTS)/lint.json:$$(cat $(RESULTS)/lint.exit) \
 		vm=$(RESULTS)/vm.json:$$(cat $(RESULTS)/vm.exit) \
@@ -136,7 +169,8 @@ run: vm-kernel
 		{ echo "run: failures above"; exit 1; }
 
 clean:
-	rm -rf $(BUILD)/uml $(BUILD)/lint $(BUILD)/vm $(BUILD)/vm-stock $(RESULTS)
+	rm -rf $(BUILD)/uml $(BUILD)/lint $(BUILD)/vm $(BUILD)/vm-stock \
+		$(BUILD)/coverage $(BUILD)/sanitize $(RESULTS)
 
 distclean:
 	rm -rf $(BUILD)

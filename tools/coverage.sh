@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # After a clang UML KUnit run with coverage: profraw -> lcov -> HTML, a
 # table per file of ours and one summary line; fails under the floor.
-# Usage: coverage.sh TREE BUILD_DIR PROFRAW OUT_DIR FLOOR_FILE
+# Usage: coverage.sh TREE BUILD_DIR PROFRAW OUT_DIR FLOOR_FILE JSON_OUT
 set -euo pipefail
 
-tree=$1 build=$2 profraw=$3 out=$4 floor=$5
+tree=$1 build=$2 profraw=$3 out=$4 floor=$5 json=$6
 repo=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"
 
@@ -19,10 +19,12 @@ llvm-cov export -format=lcov -instr-profile="$build/udmabuf.profdata" \
 	sed "s|^SF:$tree/|SF:$repo/|" >"$out/lcov.info"
 genhtml -q --branch-coverage --title "udmabuf (UML KUnit)" \
 	-o "$out/html" "$out/lcov.info" >/dev/null
-exec python3 - "$out/lcov.info" "$floor" <<'PY'
+exec python3 - "$out/lcov.info" "$floor" "$json" <<'PY'
 import sys
 
-info, floor_file = sys.argv[1], sys.argv[2]
+import json
+
+info, floor_file, json_out = sys.argv[1], sys.argv[2], sys.argv[3]
 files, cur = {}, None
 for line in open(info):
     key, _, val = line.strip().partition(":")
@@ -54,5 +56,8 @@ for line in open(floor_file):
         bad.append(f"{parts[0]} {got[parts[0]]:.1f}% < floor {parts[1]}%")
 for b in bad:
     print("coverage: below the floor:", b)
+with open(json_out, "w") as f:
+    json.dump({"name": "coverage", "sub_groups": [], "test_cases": [
+        {"name": "coverage floor", "status": "FAIL" if bad else "PASS"}]}, f)
 sys.exit(1 if bad else 0)
 PY

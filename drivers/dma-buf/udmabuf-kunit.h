@@ -1,19 +1,34 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What udmabuf.c shows its KUnit suite, and nobody else: these functions
- * are static unless CONFIG_KUNIT is enabled.
+ * What udmabuf.c shares with its KUnit suite: the buffer structure, and
+ * functions that are static unless CONFIG_KUNIT is enabled.
  */
 #ifndef _UDMABUF_KUNIT_H
 #define _UDMABUF_KUNIT_H
 
-#if IS_ENABLED(CONFIG_KUNIT)
-
+#include <linux/mutex.h>
 #include <linux/types.h>
+
+#include "udmabuf-slices.h"
+
+/**
+ * struct udmabuf - the exporter's side of one buffer
+ * @slices: the pinned memory, in buffer order
+ * @cpu_sgt: mapping for the misc device, made on the first CPU access
+ *	bracket and kept until release, so begin/end can sync caches
+ * @cpu_sgt_lock: serialises making @cpu_sgt and syncing through it
+ */
+struct udmabuf {
+	struct udmabuf_slices slices;
+	struct sg_table *cpu_sgt;
+	struct mutex cpu_sgt_lock; /* guards cpu_sgt */
+};
+
+#if IS_ENABLED(CONFIG_KUNIT)
 
 struct dma_buf;
 struct file;
 struct folio;
-struct udmabuf;
 struct udmabuf_create_item;
 
 long udmabuf_pin_folios(struct file *memfd, loff_t start, loff_t end,

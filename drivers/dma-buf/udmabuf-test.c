@@ -611,6 +611,17 @@ static void map_attachment_test(struct kunit *test)
 	expect_attachment_runs(test, create_ok(test, items, 2), pfns, 20);
 }
 
+/* Bytes the driver keeps for @dmabuf: the buffer and its slice array. */
+static size_t driver_bytes(struct dma_buf *dmabuf)
+{
+	struct udmabuf *ubuf = dmabuf->priv;
+	const void *slice = ubuf->slices.slice;
+
+	return ksize(ubuf) + (is_vmalloc_addr(slice) ?
+		PAGE_ALIGN(ubuf->slices.capacity * sizeof(struct udmabuf_slice)) :
+		ksize(slice));
+}
+
 #define HUGE_PAGES	(SZ_2M >> PAGE_SHIFT)
 
 KUNIT_DEFINE_ACTION_WRAPPER(kern_unmount_action, kern_unmount,
@@ -628,6 +639,7 @@ static void check_huge_buffer(struct kunit *test, struct test_memfd *memfd,
 	struct folio_counts *before = folio_counts(test, memfd);
 	unsigned long *pfns;
 	struct dma_buf *dmabuf;
+	size_t slice_bytes;
 	u32 i, nr_pages = 0;
 	pgoff_t page;
 	int *pins;
@@ -648,6 +660,11 @@ static void check_huge_buffer(struct kunit *test, struct test_memfd *memfd,
 	pfns = expected_pfns(test, memfd, items, count, nr_pages);
 
 	dmabuf = create_ok(test, items, count);
+	slice_bytes = driver_bytes(dmabuf) - ksize(dmabuf->priv);
+	kunit_info(test, "2 MiB folios: %u pages, %zu bytes of slices (%zu.%03zu bytes/page) + %zu fixed\n",
+		   nr_pages, slice_bytes, slice_bytes / nr_pages,
+		   slice_bytes * 1000 / nr_pages % 1000, ksize(dmabuf->priv));
+	KUNIT_EXPECT_LE(test, slice_bytes * 10, (size_t)nr_pages);
 	expect_pins(test, memfd, before, pins);
 	expect_vmap_bytes(test, dmabuf,
 			  expected_bytes(test, memfds, items, count));
@@ -1304,6 +1321,26 @@ static void soak_test(struct kunit *test)
 	fault_expect_unpinned(test, &s);
 }
 
+/*
+ * Driver memory per buffer page, exactly (ksize of what it keeps): one
+ * 16-byte slice per folio, trimmed to size, plus the fixed struct.
+ */
+static void memory_per_page_test(struct kunit *test)
+{
+	const u32 nr = 1024;
+	struct test_memfd *memfd = sealed_memfd(test, nr);
+	struct udmabuf_create_item item = item_of(memfd, 0, nr);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	struct udmabuf *ubuf = dmabuf->priv;
+	size_t bytes = driver_bytes(dmabuf);
+
+	kunit_info(test, "4 KiB folios: %u pages, %u slices, %zu bytes, %zu.%02zu bytes/page\n",
+		   nr, ubuf->slices.nr_slices, bytes, bytes / nr,
+		   bytes * 100 / nr % 100);
+	KUNIT_EXPECT_EQ(test, ubuf->slices.capacity, ubuf->slices.nr_slices);
+	KUNIT_EXPECT_LE(test, bytes - ksize(ubuf), (size_t)nr * 16);
+}
+
 static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(create_one_page_test),
 	KUNIT_CASE(create_whole_file_test),
@@ -1328,6 +1365,7 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(pin_fewer_folios_than_asked_test),
 	KUNIT_CASE(pin_returning_nothing_test),
 	KUNIT_CASE(export_failure_test),
+	KUNIT_CASE(memory_per_page_test),
 	KUNIT_CASE(buffer_allocation_failure_test),
 	KUNIT_CASE(vmap_failure_test),
 	KUNIT_CASE(sgt_failure_test),

@@ -46,19 +46,6 @@ MODULE_PARM_DESC(size_limit_mb, "Largest buffer, in MiB (default 64)");
 /* Folios asked of memfd_pin_folios() per call; the array is on the stack. */
 #define UDMABUF_PIN_BATCH	32
 
-/**
- * struct udmabuf - the exporter's side of one buffer
- * @slices: the pinned memory, in buffer order
- * @cpu_sgt: mapping for the misc device, made on the first CPU access
- *	bracket and kept until release, so begin/end can sync caches
- * @cpu_sgt_lock: serialises making @cpu_sgt and syncing through it
- */
-struct udmabuf {
-	struct udmabuf_slices slices;
-	struct sg_table *cpu_sgt;
-	struct mutex cpu_sgt_lock; /* guards cpu_sgt */
-};
-
 static struct miscdevice udmabuf_misc;
 
 static u64 udmabuf_max_pages(void)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Any sanitizer or debug-check report in a kernel log fails the run.
+# Usage: sanitize-check.sh KERNEL_LOG JSON_OUT
+set -uo pipefail
+
+log=$1 json=$2
+patterns='BUG: KASAN|UBSAN:|BUG:|WARNING:|INFO: possible|possible recursive locking|circular locking|DEBUG_LOCKS_WARN_ON|list_add corruption|list_del corruption|ODEBUG:|Kernel panic|kernel BUG'
+if [ ! -s "$log" ]; then
+	echo "sanitize: no kernel log at $log"
+	status=FAIL
+elif grep -E "$patterns" "$log"; then
+	echo "sanitize: reports above (full log: $log)"
+	status=FAIL
+else
+	echo "sanitize: no KASAN, UBSAN, lockdep, DEBUG_VM, list or sg report"
+	status=PASS
+fi
+echo "{\"name\": \"sanitize\", \"sub_groups\": [], \"test_cases\": [{\"name\": \"no sanitizer report\", \"status\": \"$status\"}]}" >"$json"
+[ "$status" = PASS ]
