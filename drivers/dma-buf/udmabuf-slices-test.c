@@ -71,51 +71,40 @@ static void expect_slice(struct kunit *test, struct udmabuf_slices *slices,
 	KUNIT_EXPECT_EQ(test, udmabuf_slice_nr_pages(slices, index), nr_pages);
 }
 
-static void append_one_page_test(struct kunit *test)
+struct one_folio_case {
+	const char *name;
+	unsigned int order;
+	u32 first_page;
+	u32 pages;
+};
+
+static const struct one_folio_case one_folio_cases[] = {
+	{ "one page of a small folio", 0, 0, 1 },
+	{ "first page of a large folio", 3, 0, 1 },
+	{ "last page of a large folio", 3, 7, 1 },
+	{ "middle of a large folio", 4, 5, 6 },
+	{ "whole large folio", 3, 0, 8 },
+	{ "tail of a 2 MiB folio", 9, 500, 12 },
+};
+
+KUNIT_ARRAY_PARAM_DESC(one_folio, one_folio_cases, name);
+
+/* A range inside one folio: one slice, every page at its own frame. */
+static void append_one_folio_test(struct kunit *test)
 {
-	struct folio *folio = test_folio(test, 0);
-	struct udmabuf_slices *slices = test_slices(test, 1);
-
-	KUNIT_EXPECT_EQ(test, append(slices, &folio, 1, 0, 1), 1);
-	KUNIT_EXPECT_EQ(test, slices->nr_slices, 1);
-	KUNIT_EXPECT_EQ(test, slices->nr_pages, 1);
-	expect_slice(test, slices, 0, folio, 0, 0, 1);
-	KUNIT_EXPECT_EQ(test, udmabuf_slices_pfn(slices, 0), folio_pfn(folio));
-}
-
-static void append_first_page_of_large_folio_test(struct kunit *test)
-{
-	struct folio *folio = test_folio(test, 3);
-	struct udmabuf_slices *slices = test_slices(test, 1);
-
-	KUNIT_EXPECT_EQ(test, append(slices, &folio, 1, 0, 1), 1);
-	expect_slice(test, slices, 0, folio, 0, 0, 1);
-	KUNIT_EXPECT_EQ(test, udmabuf_slices_pfn(slices, 0), folio_pfn(folio));
-}
-
-static void append_last_page_of_large_folio_test(struct kunit *test)
-{
-	struct folio *folio = test_folio(test, 3);
-	struct udmabuf_slices *slices = test_slices(test, 1);
-
-	KUNIT_EXPECT_EQ(test, append(slices, &folio, 1, 7, 1), 1);
-	expect_slice(test, slices, 0, folio, 7, 0, 1);
-	KUNIT_EXPECT_EQ(test, udmabuf_slices_pfn(slices, 0),
-			folio_pfn(folio) + 7);
-}
-
-static void append_middle_of_large_folio_test(struct kunit *test)
-{
-	struct folio *folio = test_folio(test, 4);
+	const struct one_folio_case *c = test->param_value;
+	struct folio *folio = test_folio(test, c->order);
 	struct udmabuf_slices *slices = test_slices(test, 1);
 	u32 i;
 
-	KUNIT_EXPECT_EQ(test, append(slices, &folio, 1, 5, 6), 1);
-	expect_slice(test, slices, 0, folio, 5, 0, 6);
-	KUNIT_EXPECT_EQ(test, slices->nr_pages, 6);
-	for (i = 0; i < 6; i++)
+	KUNIT_EXPECT_EQ(test, append(slices, &folio, 1, c->first_page,
+				     c->pages), 1);
+	KUNIT_EXPECT_EQ(test, slices->nr_slices, 1);
+	KUNIT_EXPECT_EQ(test, slices->nr_pages, c->pages);
+	expect_slice(test, slices, 0, folio, c->first_page, 0, c->pages);
+	for (i = 0; i < c->pages; i++)
 		KUNIT_EXPECT_EQ(test, udmabuf_slices_pfn(slices, i),
-				folio_pfn(folio) + 5 + i);
+				folio_pfn(folio) + c->first_page + i);
 }
 
 /* A range from the middle of one folio, over a small one, into a third. */
@@ -580,10 +569,7 @@ static void check_seals_test(struct kunit *test)
 }
 
 static struct kunit_case udmabuf_slices_cases[] = {
-	KUNIT_CASE(append_one_page_test),
-	KUNIT_CASE(append_first_page_of_large_folio_test),
-	KUNIT_CASE(append_last_page_of_large_folio_test),
-	KUNIT_CASE(append_middle_of_large_folio_test),
+	KUNIT_CASE_PARAM(append_one_folio_test, one_folio_gen_params),
 	KUNIT_CASE(append_crossing_folios_test),
 	KUNIT_CASE(append_stops_at_max_pages_test),
 	KUNIT_CASE(append_stops_at_capacity_test),

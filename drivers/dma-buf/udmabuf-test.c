@@ -1069,55 +1069,60 @@ static void fault_expect_unpinned(struct kunit *test, struct fault_setup *s)
 		expect_unpinned(test, s->memfds[i], s->before[i]);
 }
 
-/* The pin failing at each call in turn: each time, nothing stays pinned. */
-static void pin_failure_at_each_call_test(struct kunit *test)
+/* With a stub in place, the setup's buffer fails with @err, pinning nothing. */
+static void expect_create_fails(struct kunit *test, struct fault_setup *s,
+				int err)
 {
-	struct fault_setup s;
+	KUNIT_EXPECT_EQ(test, err,
+			PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(s->items, 8)));
+	fault_expect_unpinned(test, s);
+}
+
+/*
+ * With a stub that fails once stub_calls_left calls have passed, fail at
+ * each call in turn until the buffer is made: every failure returns
+ * -ENOMEM and leaves nothing pinned. Returns how many calls could fail.
+ */
+static int fail_each_call_in_turn(struct kunit *test, struct fault_setup *s)
+{
 	struct dma_buf *dmabuf;
 	int failures = 0;
 
-	fault_setup(test, &s);
-	kunit_activate_static_stub(test, udmabuf_pin_folios, pin_fails_after);
 	for (;;) {
 		stub_calls_left = failures;
-		dmabuf = udmabuf_create_dmabuf(s.items, 8);
+		dmabuf = udmabuf_create_dmabuf(s->items, 8);
 		if (!IS_ERR(dmabuf))
 			break;
 		KUNIT_EXPECT_EQ(test, PTR_ERR(dmabuf), -ENOMEM);
-		fault_expect_unpinned(test, &s);
+		fault_expect_unpinned(test, s);
 		failures++;
 	}
 	dma_buf_put(dmabuf);
 	flush_delayed_fput();
-	fault_expect_unpinned(test, &s);
+	fault_expect_unpinned(test, s);
+	return failures;
+}
+
+static void pin_failure_at_each_call_test(struct kunit *test)
+{
+	struct fault_setup s;
+
+	fault_setup(test, &s);
+	kunit_activate_static_stub(test, udmabuf_pin_folios, pin_fails_after);
 	/* 8 items of 40 to 47 pages, 32 folios a call: 16 calls. */
-	KUNIT_EXPECT_EQ(test, failures, 16);
+	KUNIT_EXPECT_EQ(test, fail_each_call_in_turn(test, &s), 16);
 }
 
 static void slice_growth_failure_at_each_call_test(struct kunit *test)
 {
 	struct fault_setup s;
-	struct dma_buf *dmabuf;
-	int failures = 0;
 
 	fault_setup(test, &s);
 	kunit_activate_static_stub(test, udmabuf_slices_reserve,
 				   reserve_fails_after);
-	for (;;) {
-		stub_calls_left = failures;
-		dmabuf = udmabuf_create_dmabuf(s.items, 8);
-		if (!IS_ERR(dmabuf))
-			break;
-		KUNIT_EXPECT_EQ(test, PTR_ERR(dmabuf), -ENOMEM);
-		fault_expect_unpinned(test, &s);
-		failures++;
-	}
-	kunit_deactivate_static_stub(test, udmabuf_slices_reserve);
-	dma_buf_put(dmabuf);
-	flush_delayed_fput();
-	fault_expect_unpinned(test, &s);
 	/* One growth check per pin call, as in the test above. */
-	KUNIT_EXPECT_EQ(test, failures, 16);
+	KUNIT_EXPECT_EQ(test, fail_each_call_in_turn(test, &s), 16);
+	kunit_deactivate_static_stub(test, udmabuf_slices_reserve);
 }
 
 /* One folio per pin call still makes the same buffer. */
@@ -1142,25 +1147,19 @@ static void pin_fewer_folios_than_asked_test(struct kunit *test)
 static void pin_returning_nothing_test(struct kunit *test)
 {
 	struct fault_setup s;
-	struct dma_buf *dmabuf;
 
 	fault_setup(test, &s);
 	kunit_activate_static_stub(test, udmabuf_pin_folios, pin_nothing);
-	dmabuf = udmabuf_create_dmabuf(s.items, 8);
-	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(dmabuf), -EINVAL);
-	fault_expect_unpinned(test, &s);
+	expect_create_fails(test, &s, -EINVAL);
 }
 
 static void export_failure_test(struct kunit *test)
 {
 	struct fault_setup s;
-	struct dma_buf *dmabuf;
 
 	fault_setup(test, &s);
 	kunit_activate_static_stub(test, udmabuf_export, export_fails);
-	dmabuf = udmabuf_create_dmabuf(s.items, 8);
-	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(dmabuf), -ENOSPC);
-	fault_expect_unpinned(test, &s);
+	expect_create_fails(test, &s, -ENOSPC);
 }
 
 static struct udmabuf *alloc_fails(void)
@@ -1174,9 +1173,7 @@ static void buffer_allocation_failure_test(struct kunit *test)
 
 	fault_setup(test, &s);
 	kunit_activate_static_stub(test, udmabuf_alloc, alloc_fails);
-	KUNIT_EXPECT_EQ(test, -ENOMEM,
-			PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(s.items, 8)));
-	fault_expect_unpinned(test, &s);
+	expect_create_fails(test, &s, -ENOMEM);
 }
 
 static struct page **pages_fail(const struct udmabuf_slices *slices)
