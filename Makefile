@@ -165,8 +165,13 @@ test: kunit-uml lint selftest kunit-x86 sanitize coverage
 run: vm-kernel
 	@mkdir -p $(RESULTS)
 	@tools/vm/run-vm.sh $(TREE) $(VM_BUILD) $(RESULTS) run \
-		demo,$(SELFTESTS) && echo "run: all passed" || \
-		{ echo "run: failures above"; exit 1; }
+		demo,$(SELFTESTS) >$(RESULTS)/run.report; \
+		status=$$?; \
+		echo; echo "== what ran inside the VM =="; \
+		grep -E '^(==== (BEGIN|END)|demo:|ok |not ok )' \
+			$(RESULTS)/run-console.log; \
+		echo; echo "== report =="; grep -E '^(vm|run):' $(RESULTS)/run.report; \
+		exit $$status
 
 clean:
 	rm -rf $(BUILD)/uml $(BUILD)/lint $(BUILD)/vm $(BUILD)/vm-stock \

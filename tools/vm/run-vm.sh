@@ -30,7 +30,11 @@ build() { # output source...
 	local dst=$out/bin/$1
 	shift
 	if [ ! -x "$dst" ] || [ -n "$(find "$@" "$vm/udmabuf-user.h" -newer "$dst")" ]; then
-		gcc "${cflags[@]}" -o "$dst" "$@"
+		# Warnings go to a log (the tree's selftest has a few of its own).
+		if ! gcc "${cflags[@]}" -o "$dst" "$@" 2>"$dst.log"; then
+			cat "$dst.log" >&2
+			return 1
+		fi
 	fi
 }
 build init "$vm/init.c"
