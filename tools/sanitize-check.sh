@@ -8,7 +8,9 @@ patterns='BUG: KASAN|UBSAN:|BUG:|WARNING:|INFO: possible|possible recursive lock
 if [ ! -s "$log" ]; then
 	echo "sanitize: no kernel log at $log"
 	status=FAIL
-elif grep -E "$patterns" "$log"; then
+# From the first KTAP line: what UML itself reports while booting (a
+# virt-pci warning with no virtio device configured) is not ours.
+elif sed -n '/KTAP version/,$p' "$log" | grep -E "$patterns"; then
 	echo "sanitize: reports above (full log: $log)"
 	status=FAIL
 else

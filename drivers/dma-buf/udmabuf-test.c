@@ -11,6 +11,7 @@
 #include <linux/anon_inodes.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>
+#include <linux/dma-resv.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -884,6 +885,16 @@ static void refusal_test(struct kunit *test)
 	expect_unpinned(test, memfd, before);
 }
 
+static bool fd_close_on_exec(int fd)
+{
+	bool ret;
+
+	rcu_read_lock();
+	ret = close_on_exec(fd, current->files);
+	rcu_read_unlock();
+	return ret;
+}
+
 /* Puts a user copy of a create list into the test's mm. */
 static void __user *user_list(struct kunit *test, u32 flags,
 			      const struct udmabuf_create_item *items,
@@ -929,7 +940,7 @@ static void ioctl_create_list_test(struct kunit *test)
 
 		fd = ioctl_create_list(test, flags, items, 2);
 		KUNIT_ASSERT_GE(test, fd, 0);
-		KUNIT_EXPECT_EQ(test, close_on_exec(fd, current->files),
+		KUNIT_EXPECT_EQ(test, fd_close_on_exec(fd),
 				!!(flags & UDMABUF_FLAGS_CLOEXEC));
 		dmabuf = dma_buf_get(fd);
 		KUNIT_EXPECT_NOT_ERR_OR_NULL(test, dmabuf);
@@ -960,7 +971,7 @@ static void ioctl_create_test(struct kunit *test)
 
 	fd = udmabuf_ioctl(NULL, UDMABUF_CREATE, addr);
 	KUNIT_ASSERT_GE(test, fd, 0);
-	KUNIT_EXPECT_TRUE(test, close_on_exec(fd, current->files));
+	KUNIT_EXPECT_TRUE(test, fd_close_on_exec(fd));
 	close_now(fd);
 	expect_unpinned(test, memfd, before);
 
@@ -1181,16 +1192,23 @@ static struct page **pages_fail(const struct udmabuf_slices *slices)
 	return NULL;
 }
 
-/* vmap failing leaves the buffer as it was: a later vmap works. */
+/*
+ * vmap failing leaves the buffer as it was: a later vmap works. The op is
+ * called directly: the dma-buf core WARNs on any vmap failure.
+ */
 static void vmap_failure_test(struct kunit *test)
 {
 	struct test_memfd *memfd = sealed_memfd(test, 8);
 	struct udmabuf_create_item item = item_of(memfd, 0, 8);
 	struct dma_buf *dmabuf = create_ok(test, &item, 1);
 	struct iosys_map map;
+	int ret;
 
 	kunit_activate_static_stub(test, udmabuf_slices_pages, pages_fail);
-	KUNIT_EXPECT_EQ(test, -ENOMEM, dma_buf_vmap_unlocked(dmabuf, &map));
+	dma_resv_lock(dmabuf->resv, NULL);
+	ret = dmabuf->ops->vmap(dmabuf, &map);
+	dma_resv_unlock(dmabuf->resv);
+	KUNIT_EXPECT_EQ(test, -ENOMEM, ret);
 	kunit_deactivate_static_stub(test, udmabuf_slices_pages);
 	expect_vmap_bytes(test, dmabuf,
 			  expected_bytes(test, &memfd, &item, 1));
