@@ -348,6 +348,24 @@ static void sgt_one_entry_per_run_test(struct kunit *test)
 	expect_sgt_matches_runs(test, slices, PAGE_SIZE / 2, 17);
 }
 
+/* The estimate of slices still needed, from the folios pinned so far. */
+static void estimate_test(struct kunit *test)
+{
+	struct folio *small[] = { test_folio(test, 0), test_folio(test, 0) };
+	struct folio *huge[] = { test_folio(test, 9), test_folio(test, 9) };
+	struct folio *mixed[] = { test_folio(test, 9), test_folio(test, 2) };
+
+	/* 4 KiB folios: one slice a page. */
+	KUNIT_EXPECT_EQ(test, udmabuf_slices_estimate(small, 2, 0, 1000), 1000);
+	/* 2 MiB folios, starting 10 pages into the first: 3 slices. */
+	KUNIT_EXPECT_EQ(test, udmabuf_slices_estimate(huge, 2, 10 * PAGE_SIZE,
+						      1024), 3);
+	/* Mixed: the smallest size seen counts. */
+	KUNIT_EXPECT_EQ(test, udmabuf_slices_estimate(mixed, 2, 0, 1024), 256);
+	/* Never fewer than the folios in hand. */
+	KUNIT_EXPECT_EQ(test, udmabuf_slices_estimate(huge, 2, 0, 1), 2);
+}
+
 static void reserve_grows_by_doubling_test(struct kunit *test)
 {
 	struct udmabuf_slices *slices = test_slices(test, 1);
@@ -579,6 +597,7 @@ static struct kunit_case udmabuf_slices_cases[] = {
 	KUNIT_CASE(runs_split_and_cap_test),
 	KUNIT_CASE(runs_of_sub_range_test),
 	KUNIT_CASE(sgt_one_entry_per_run_test),
+	KUNIT_CASE(estimate_test),
 	KUNIT_CASE(reserve_grows_by_doubling_test),
 	KUNIT_CASE(reserve_overflow_fails_test),
 	KUNIT_CASE(trim_keeps_slices_test),

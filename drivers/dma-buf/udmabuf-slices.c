@@ -65,6 +65,32 @@ int udmabuf_slices_reserve(struct udmabuf_slices *slices, u32 count,
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_reserve);
 
 /**
+ * udmabuf_slices_estimate - slices the rest of a range will need
+ * @folios: the folios just pinned at the start of the rest
+ * @nr_folios: entries in @folios, at least one
+ * @first_offset: byte offset of the rest inside @folios[0]
+ * @nr_pages: pages the rest of the range has
+ *
+ * Assumes the folios still to come are no smaller than the smallest of
+ * @folios, so that the slices of a range whose folios are alike are
+ * reserved in one allocation, of the right size.
+ *
+ * Return: the estimate, never less than @nr_folios.
+ */
+u32 udmabuf_slices_estimate(struct folio **folios, u32 nr_folios,
+			    size_t first_offset, u32 nr_pages)
+{
+	unsigned long smallest = ULONG_MAX;
+	u64 pages = (u64)(first_offset >> PAGE_SHIFT) + nr_pages;
+	u32 i;
+
+	for (i = 0; i < nr_folios; i++)
+		smallest = min(smallest, folio_nr_pages(folios[i]));
+	return max_t(u64, nr_folios, DIV_ROUND_UP_ULL(pages, smallest));
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_estimate);
+
+/**
  * udmabuf_slices_append - append pinned folios to a buffer
  * @slices: the slices of a buffer, with room reserved
  * @folios: folios in file order, each holding one pin, as memfd_pin_folios()

@@ -72,6 +72,8 @@ struct udmabuf_pfn_run {
 
 int udmabuf_slices_reserve(struct udmabuf_slices *slices, u32 count,
 			   u32 max_slices);
+u32 udmabuf_slices_estimate(struct folio **folios, u32 nr_folios,
+			    size_t first_offset, u32 nr_pages);
 u32 udmabuf_slices_append(struct udmabuf_slices *slices,
 			  struct folio **folios, u32 nr_folios,
 			  size_t first_offset, u32 max_pages);

@@ -1065,11 +1065,11 @@ static void fault_setup(struct kunit *test, struct fault_setup *s)
 	u32 i;
 
 	for (i = 0; i < 3; i++) {
-		s->memfds[i] = sealed_memfd(test, 96);
+		s->memfds[i] = sealed_memfd(test, 200);
 		s->before[i] = folio_counts(test, s->memfds[i]);
 	}
 	for (i = 0; i < 8; i++)
-		s->items[i] = item_of(s->memfds[i % 3], i * 5, 40 + i);
+		s->items[i] = item_of(s->memfds[i % 3], i * 10, 100 + i);
 }
 
 static void fault_expect_unpinned(struct kunit *test, struct fault_setup *s)
@@ -1120,7 +1120,7 @@ static void pin_failure_at_each_call_test(struct kunit *test)
 
 	fault_setup(test, &s);
 	kunit_activate_static_stub(test, udmabuf_pin_folios, pin_fails_after);
-	/* 8 items of 40 to 47 pages, 32 folios a call: 16 calls. */
+	/* 8 items of 100 to 107 pages, 62 folios a call: 16 calls. */
 	KUNIT_EXPECT_EQ(test, fail_each_call_in_turn(test, &s), 16);
 }
 

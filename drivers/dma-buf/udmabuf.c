@@ -23,6 +23,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/pagevec.h>
 #include <linux/scatterlist.h>
 #include <linux/shmem_fs.h>
 #include <linux/sizes.h>
@@ -43,8 +44,12 @@ static int size_limit_mb = 64;
 module_param(size_limit_mb, int, 0644);
 MODULE_PARM_DESC(size_limit_mb, "Largest buffer, in MiB (default 64)");
 
-/* Folios asked of memfd_pin_folios() per call; the array is on the stack. */
-#define UDMABUF_PIN_BATCH	32
+/*
+ * Folios asked of memfd_pin_folios() per call, on the stack. A multiple of
+ * the folio batch it looks folios up with: a call that stops inside a
+ * lookup batch drops the rest of it, and the next call looks them up again.
+ */
+#define UDMABUF_PIN_BATCH	(2 * PAGEVEC_SIZE)
 
 static struct miscdevice udmabuf_misc;
 
@@ -306,7 +311,11 @@ static int udmabuf_pin_range(struct udmabuf *ubuf, struct file *memfd,
 		if (nr <= 0)
 			return nr ? nr : -EINVAL;
 
-		ret = udmabuf_slices_reserve(&ubuf->slices, nr, max_slices);
+		ret = udmabuf_slices_reserve(&ubuf->slices,
+					     udmabuf_slices_estimate(batch, nr,
+								     offset,
+								     nr_pages),
+					     max_slices);
 		if (ret) {
 			unpin_folios(batch, nr);
 			return ret;
