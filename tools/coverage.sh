@@ -4,7 +4,7 @@
 # Usage: coverage.sh TREE BUILD_DIR PROFRAW OUT_DIR FLOOR_FILE JSON_OUT
 set -euo pipefail
 
-tree=$1 build=$2 profraw=$3 out=$4 floor=$5 json=$6
+tree=$(realpath "$1") build=$2 profraw=$3 out=$4 floor=$5 json=$6
 repo=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"
 

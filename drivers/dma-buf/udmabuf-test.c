@@ -975,10 +975,33 @@ static void ioctl_create_test(struct kunit *test)
 	close_now(fd);
 	expect_unpinned(test, memfd, before);
 
+	/* A refused item comes back through the ioctl as it is. */
+	create.size = 0;
+	KUNIT_ASSERT_EQ(test, 0, copy_to_user((void __user *)addr, &create,
+					      sizeof(create)));
+	KUNIT_EXPECT_EQ(test, -EINVAL,
+			udmabuf_ioctl(NULL, UDMABUF_CREATE, addr));
+
 	KUNIT_EXPECT_EQ(test, -EFAULT, udmabuf_ioctl(NULL, UDMABUF_CREATE, 0));
 	KUNIT_EXPECT_EQ(test, -EFAULT,
 			udmabuf_ioctl(NULL, UDMABUF_CREATE_LIST, 0));
 	KUNIT_EXPECT_EQ(test, -ENOTTY, udmabuf_ioctl(NULL, 0, addr));
+}
+
+/* A list whose head is readable but whose items are not: EFAULT. */
+static void ioctl_list_items_unreadable_test(struct kunit *test)
+{
+	struct udmabuf_create_list head = { .count = 2 };
+	unsigned long addr;
+
+	addr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			     MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+	addr += PAGE_SIZE - sizeof(head);
+	KUNIT_ASSERT_EQ(test, 0, copy_to_user((void __user *)addr, &head,
+					      sizeof(head)));
+	KUNIT_EXPECT_EQ(test, -EFAULT,
+			udmabuf_ioctl(NULL, UDMABUF_CREATE_LIST, addr));
 }
 
 /* No items, or more than list_limit: refused before anything is read. */
@@ -1375,6 +1398,7 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(ioctl_create_list_test),
 	KUNIT_CASE(ioctl_create_test),
 	KUNIT_CASE(ioctl_list_count_refused_test),
+	KUNIT_CASE(ioctl_list_items_unreadable_test),
 	KUNIT_CASE(pin_failure_at_each_call_test),
 	KUNIT_CASE(slice_growth_failure_at_each_call_test),
 	KUNIT_CASE(pin_fewer_folios_than_asked_test),
