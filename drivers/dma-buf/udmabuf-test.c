@@ -895,25 +895,33 @@ static bool fd_close_on_exec(int fd)
 	return ret;
 }
 
-/* Puts a user copy of a create list into the test's mm. */
-static void __user *user_list(struct kunit *test, u32 flags,
-			      const struct udmabuf_create_item *items,
-			      u32 count)
+/* A copy of @size bytes of @data in the test's mm: a user pointer. */
+static void __user *user_copy(struct kunit *test, const void *data,
+			      size_t size)
 {
-	struct udmabuf_create_list head = { .flags = flags, .count = count };
-	size_t size = sizeof(head) + count * sizeof(*items);
 	unsigned long addr;
 
 	addr = kunit_vm_mmap(test, NULL, 0, PAGE_ALIGN(size),
 			     PROT_READ | PROT_WRITE,
 			     MAP_ANONYMOUS | MAP_PRIVATE, 0);
 	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
-	KUNIT_ASSERT_EQ(test, 0, copy_to_user((void __user *)addr, &head,
-					      sizeof(head)));
-	KUNIT_ASSERT_EQ(test, 0, copy_to_user((void __user *)addr +
-					      sizeof(head), items,
-					      count * sizeof(*items)));
+	KUNIT_ASSERT_EQ(test, 0, copy_to_user((void __user *)addr, data, size));
 	return (void __user *)addr;
+}
+
+/* Puts a user copy of a create list into the test's mm. */
+static void __user *user_list(struct kunit *test, u32 flags,
+			      const struct udmabuf_create_item *items,
+			      u32 count)
+{
+	struct udmabuf_create_list *list;
+	size_t size = struct_size(list, list, count);
+
+	list = test_kvmalloc(test, size);
+	list->flags = flags;
+	list->count = count;
+	memcpy(list->list, items, flex_array_size(list, list, count));
+	return user_copy(test, list, size);
 }
 
 static long ioctl_create_list(struct kunit *test, u32 flags,
@@ -960,14 +968,9 @@ static void ioctl_create_test(struct kunit *test)
 		.memfd = memfd->fd, .flags = UDMABUF_FLAGS_CLOEXEC,
 		.offset = PAGE_SIZE, .size = 3 * PAGE_SIZE,
 	};
-	unsigned long addr;
+	unsigned long addr = (unsigned long)user_copy(test, &create,
+						      sizeof(create));
 	long fd;
-
-	addr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
-			     MAP_ANONYMOUS | MAP_PRIVATE, 0);
-	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
-	KUNIT_ASSERT_EQ(test, 0, copy_to_user((void __user *)addr, &create,
-					      sizeof(create)));
 
 	fd = udmabuf_ioctl(NULL, UDMABUF_CREATE, addr);
 	KUNIT_ASSERT_GE(test, fd, 0);
@@ -1295,14 +1298,10 @@ static void fd_install_failure_test(struct kunit *test)
 	struct udmabuf_create create = {
 		.memfd = memfd->fd, .size = 4 * PAGE_SIZE,
 	};
-	unsigned long addr, saved;
+	unsigned long addr = (unsigned long)user_copy(test, &create,
+						      sizeof(create));
+	unsigned long saved;
 	long ret;
-
-	addr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
-			     MAP_ANONYMOUS | MAP_PRIVATE, 0);
-	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
-	KUNIT_ASSERT_EQ(test, 0, copy_to_user((void __user *)addr, &create,
-					      sizeof(create)));
 
 	saved = READ_ONCE(nofile->rlim_cur);
 	WRITE_ONCE(nofile->rlim_cur, 0);
