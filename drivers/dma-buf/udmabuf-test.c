@@ -303,43 +303,55 @@ static void expect_vmap_bytes(struct kunit *test, struct dma_buf *dmabuf,
 	dma_buf_vunmap_unlocked(dmabuf, &map);
 }
 
+/*
+ * A buffer of @items, all of @memfd: while it lives page i of the file
+ * carries @pins[i] pins more and the buffer reads as the file; once it is
+ * released, every pin is gone.
+ */
+static void check_buffer(struct kunit *test, struct test_memfd *memfd,
+			 const struct udmabuf_create_item *items, u32 count,
+			 const int *pins)
+{
+	struct folio_counts *before = folio_counts(test, memfd);
+	struct test_memfd **memfds;
+	struct dma_buf *dmabuf;
+	size_t size = 0;
+	u32 i;
+
+	memfds = kunit_kcalloc(test, count, sizeof(*memfds), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, memfds);
+	for (i = 0; i < count; i++) {
+		memfds[i] = memfd;
+		size += items[i].size;
+	}
+	dmabuf = create_ok(test, items, count);
+	KUNIT_EXPECT_EQ(test, dmabuf->size, size);
+	expect_pins(test, memfd, before, pins);
+	expect_vmap_bytes(test, dmabuf,
+			  expected_bytes(test, memfds, items, count));
+	put_now(test, dmabuf);
+	expect_unpinned(test, memfd, before);
+}
+
 static void create_one_page_test(struct kunit *test)
 {
 	struct test_memfd *memfd = sealed_memfd(test, 4);
-	struct folio_counts *before = folio_counts(test, memfd);
 	struct udmabuf_create_item item = item_of(memfd, 2, 1);
-	int pins[4] = { 0, 0, 1, 0 };
-	struct dma_buf *dmabuf;
+	const int pins[4] = { 0, 0, 1, 0 };
 
-	dmabuf = create_ok(test, &item, 1);
-	KUNIT_EXPECT_EQ(test, dmabuf->size, PAGE_SIZE);
-	expect_pins(test, memfd, before, pins);
-	expect_vmap_bytes(test, dmabuf,
-			  expected_bytes(test, &memfd, &item, 1));
-
-	put_now(test, dmabuf);
-	expect_unpinned(test, memfd, before);
+	check_buffer(test, memfd, &item, 1, pins);
 }
 
 static void create_whole_file_test(struct kunit *test)
 {
 	struct test_memfd *memfd = sealed_memfd(test, 64);
-	struct folio_counts *before = folio_counts(test, memfd);
 	struct udmabuf_create_item item = item_of(memfd, 0, 64);
-	struct dma_buf *dmabuf;
 	int pins[64];
 	u32 i;
 
 	for (i = 0; i < 64; i++)
 		pins[i] = 1;
-	dmabuf = create_ok(test, &item, 1);
-	KUNIT_EXPECT_EQ(test, dmabuf->size, 64 * PAGE_SIZE);
-	expect_pins(test, memfd, before, pins);
-	expect_vmap_bytes(test, dmabuf,
-			  expected_bytes(test, &memfd, &item, 1));
-
-	put_now(test, dmabuf);
-	expect_unpinned(test, memfd, before);
+	check_buffer(test, memfd, &item, 1, pins);
 }
 
 /*
@@ -349,22 +361,12 @@ static void create_whole_file_test(struct kunit *test)
 static void create_list_sharing_folios_test(struct kunit *test)
 {
 	struct test_memfd *memfd = sealed_memfd(test, 8);
-	struct folio_counts *before = folio_counts(test, memfd);
 	struct udmabuf_create_item items[] = {
 		item_of(memfd, 0, 3), item_of(memfd, 2, 3), item_of(memfd, 2, 1),
 	};
-	struct test_memfd *memfds[] = { memfd, memfd, memfd };
-	int pins[8] = { 1, 1, 3, 1, 1, 0, 0, 0 };
-	struct dma_buf *dmabuf;
+	const int pins[8] = { 1, 1, 3, 1, 1, 0, 0, 0 };
 
-	dmabuf = create_ok(test, items, ARRAY_SIZE(items));
-	KUNIT_EXPECT_EQ(test, dmabuf->size, 7 * PAGE_SIZE);
-	expect_pins(test, memfd, before, pins);
-	expect_vmap_bytes(test, dmabuf,
-			  expected_bytes(test, memfds, items, 3));
-
-	put_now(test, dmabuf);
-	expect_unpinned(test, memfd, before);
+	check_buffer(test, memfd, items, ARRAY_SIZE(items), pins);
 }
 
 static void create_list_of_files_test(struct kunit *test)
