@@ -532,6 +532,22 @@ static unsigned long *expected_pfns(struct kunit *test,
 	return pfns;
 }
 
+/* Attach an importer with a 64-bit DMA mask; skip where DMA is absent. */
+static struct dma_buf_attachment *attach_importer(struct kunit *test,
+						  struct dma_buf *dmabuf)
+{
+	struct dma_buf_attachment *attach;
+	struct device *dev;
+
+	dev = kunit_device_register(test, "udmabuf-importer");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
+	if (dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64)))
+		kunit_skip(test, "no DMA API here (NO_DMA)");
+	attach = dma_buf_attach(dmabuf, dev);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
+	return attach;
+}
+
 /*
  * Map @dmabuf for an importer: each sg entry must be a maximal run of the
  * frames in @pfns that follow each other, and together cover the buffer.
@@ -539,20 +555,12 @@ static unsigned long *expected_pfns(struct kunit *test,
 static void expect_attachment_runs(struct kunit *test, struct dma_buf *dmabuf,
 				   const unsigned long *pfns, u32 nr_pages)
 {
-	struct dma_buf_attachment *attach;
+	struct dma_buf_attachment *attach = attach_importer(test, dmabuf);
 	struct scatterlist *sg;
 	struct sg_table *sgt;
-	struct device *dev;
 	u32 page = 0, len;
 	unsigned int i;
 
-	dev = kunit_device_register(test, "udmabuf-importer");
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
-	if (dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64)))
-		kunit_skip(test, "no DMA API here (NO_DMA)");
-
-	attach = dma_buf_attach(dmabuf, dev);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
 	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
 	if (IS_ERR(sgt)) {
 		dma_buf_detach(dmabuf, attach);
@@ -1257,16 +1265,8 @@ static void sgt_failure_test(struct kunit *test)
 	struct test_memfd *memfd = sealed_memfd(test, 8);
 	struct udmabuf_create_item item = item_of(memfd, 0, 8);
 	struct dma_buf *dmabuf = create_ok(test, &item, 1);
-	struct dma_buf_attachment *attach;
+	struct dma_buf_attachment *attach = attach_importer(test, dmabuf);
 	struct sg_table *sgt;
-	struct device *dev;
-
-	dev = kunit_device_register(test, "udmabuf-importer");
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
-	if (dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64)))
-		kunit_skip(test, "no DMA API here (NO_DMA)");
-	attach = dma_buf_attach(dmabuf, dev);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
 
 	kunit_activate_static_stub(test, udmabuf_slices_to_sgt, sgt_fails);
 	sgt = dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
