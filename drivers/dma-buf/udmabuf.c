@@ -23,6 +23,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/once.h>
 #include <linux/pagevec.h>
 #include <linux/scatterlist.h>
 #include <linux/shmem_fs.h>
@@ -185,8 +186,28 @@ static void udmabuf_vunmap(struct dma_buf *dmabuf, struct iosys_map *map)
 	vunmap(map->vaddr);
 }
 
-static int udmabuf_begin_cpu_access(struct dma_buf *dmabuf,
-				    enum dma_data_direction dir)
+/*
+ * The misc device only brackets CPU access with cache syncs, so it gets
+ * its DMA mask when the first bracket needs one. Without a mask (no DMA
+ * API) brackets fail; mmap, vmap and importers work all the same.
+ */
+static void udmabuf_set_dma_mask(void)
+{
+	int ret = dma_coerce_mask_and_coherent(udmabuf_misc.this_device,
+					       DMA_BIT_MASK(64));
+
+	if (ret)
+		pr_warn("udmabuf: no DMA mask (%d), CPU access syncs fail\n",
+			ret);
+}
+
+/*
+ * Both ends of a CPU access bracket sync the caches through one mapping
+ * for the misc device, made by the first begin and kept until release. It
+ * is bidirectional, so any later bracket may sync through it.
+ */
+static int udmabuf_cpu_access(struct dma_buf *dmabuf,
+			      enum dma_data_direction dir, bool begin)
 {
 	struct udmabuf *ubuf = dmabuf->priv;
 	struct device *dev = udmabuf_misc.this_device;
@@ -194,28 +215,32 @@ static int udmabuf_begin_cpu_access(struct dma_buf *dmabuf,
 
 	guard(mutex)(&ubuf->cpu_sgt_lock);
 	if (!ubuf->cpu_sgt) {
-		/* Bidirectional, so any later bracket may sync through it. */
+		if (!begin)
+			return -EINVAL;
+		DO_ONCE_SLEEPABLE(udmabuf_set_dma_mask);
 		sgt = udmabuf_map_sgt(ubuf, dev, DMA_BIDIRECTIONAL,
 				      DMA_ATTR_SKIP_CPU_SYNC);
 		if (IS_ERR(sgt))
 			return PTR_ERR(sgt);
 		ubuf->cpu_sgt = sgt;
 	}
-	dma_sync_sgtable_for_cpu(dev, ubuf->cpu_sgt, dir);
+	if (begin)
+		dma_sync_sgtable_for_cpu(dev, ubuf->cpu_sgt, dir);
+	else
+		dma_sync_sgtable_for_device(dev, ubuf->cpu_sgt, dir);
 	return 0;
+}
+
+static int udmabuf_begin_cpu_access(struct dma_buf *dmabuf,
+				    enum dma_data_direction dir)
+{
+	return udmabuf_cpu_access(dmabuf, dir, true);
 }
 
 static int udmabuf_end_cpu_access(struct dma_buf *dmabuf,
 				  enum dma_data_direction dir)
 {
-	struct udmabuf *ubuf = dmabuf->priv;
-
-	guard(mutex)(&ubuf->cpu_sgt_lock);
-	if (!ubuf->cpu_sgt)
-		return -EINVAL;
-	dma_sync_sgtable_for_device(udmabuf_misc.this_device, ubuf->cpu_sgt,
-				    dir);
-	return 0;
+	return udmabuf_cpu_access(dmabuf, dir, false);
 }
 
 /**
@@ -438,57 +463,37 @@ free:
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_create_dmabuf);
 
-static long udmabuf_create(u32 flags, const struct udmabuf_create_item *items,
-			   u32 count)
+/*
+ * Either ioctl's argument as one list: @single holds the item of
+ * UDMABUF_CREATE, a UDMABUF_CREATE_LIST's items are copied to the heap.
+ */
+static struct udmabuf_create_item *
+udmabuf_read_request(unsigned int cmd, void __user *arg,
+		     struct udmabuf_create_list *head,
+		     struct udmabuf_create_item *single)
 {
-	struct dma_buf *dmabuf;
-	int fd;
-
-	dmabuf = udmabuf_create_dmabuf(items, count);
-	if (IS_ERR(dmabuf))
-		return PTR_ERR(dmabuf);
-
-	fd = dma_buf_fd(dmabuf, flags & UDMABUF_FLAGS_CLOEXEC ? O_CLOEXEC : 0);
-	if (fd < 0)
-		dma_buf_put(dmabuf);
-	return fd;
-}
-
-static long udmabuf_ioctl_create(struct udmabuf_create __user *arg)
-{
-	struct udmabuf_create create;
-	struct udmabuf_create_item item;
-
-	if (copy_from_user(&create, arg, sizeof(create)))
-		return -EFAULT;
-
-	item = (struct udmabuf_create_item) {
-		.memfd = create.memfd,
-		.offset = create.offset,
-		.size = create.size,
-	};
-	return udmabuf_create(create.flags, &item, 1);
-}
-
-static long udmabuf_ioctl_create_list(struct udmabuf_create_list __user *arg)
-{
-	struct udmabuf_create_item *items;
-	struct udmabuf_create_list head;
+	struct udmabuf_create_list __user *list = arg;
 	int limit = READ_ONCE(list_limit);
-	long ret;
+	struct udmabuf_create create;
 
-	if (copy_from_user(&head, arg, sizeof(head)))
-		return -EFAULT;
-	if (!head.count || limit < 0 || head.count > limit)
-		return -EINVAL;
+	if (cmd == UDMABUF_CREATE) {
+		if (copy_from_user(&create, arg, sizeof(create)))
+			return ERR_PTR(-EFAULT);
+		head->flags = create.flags;
+		head->count = 1;
+		*single = (struct udmabuf_create_item) {
+			.memfd = create.memfd,
+			.offset = create.offset,
+			.size = create.size,
+		};
+		return single;
+	}
 
-	items = memdup_array_user(arg->list, head.count, sizeof(*items));
-	if (IS_ERR(items))
-		return PTR_ERR(items);
-
-	ret = udmabuf_create(head.flags, items, head.count);
-	kfree(items);
-	return ret;
+	if (copy_from_user(head, list, sizeof(*head)))
+		return ERR_PTR(-EFAULT);
+	if (!head->count || limit < 0 || head->count > limit)
+		return ERR_PTR(-EINVAL);
+	return memdup_array_user(list->list, head->count, sizeof(*single));
 }
 
 /**
@@ -497,20 +502,38 @@ static long udmabuf_ioctl_create_list(struct udmabuf_create_list __user *arg)
  * @cmd: UDMABUF_CREATE or UDMABUF_CREATE_LIST
  * @arg: user pointer to the command's argument
  *
+ * Both commands make one dma-buf of a list of items; UDMABUF_CREATE's
+ * list has one.
+ *
  * Return: a new dma-buf file descriptor, or -errno; -ENOTTY for an
  * unknown command.
  */
 VISIBLE_IF_KUNIT long udmabuf_ioctl(struct file *file, unsigned int cmd,
 				    unsigned long arg)
 {
-	switch (cmd) {
-	case UDMABUF_CREATE:
-		return udmabuf_ioctl_create((void __user *)arg);
-	case UDMABUF_CREATE_LIST:
-		return udmabuf_ioctl_create_list((void __user *)arg);
-	default:
+	struct udmabuf_create_item single, *items;
+	struct udmabuf_create_list head;
+	struct dma_buf *dmabuf;
+	long ret;
+
+	if (cmd != UDMABUF_CREATE && cmd != UDMABUF_CREATE_LIST)
 		return -ENOTTY;
-	}
+
+	items = udmabuf_read_request(cmd, (void __user *)arg, &head, &single);
+	if (IS_ERR(items))
+		return PTR_ERR(items);
+
+	dmabuf = udmabuf_create_dmabuf(items, head.count);
+	if (items != &single)
+		kfree(items);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+
+	ret = dma_buf_fd(dmabuf, head.flags & UDMABUF_FLAGS_CLOEXEC ?
+			 O_CLOEXEC : 0);
+	if (ret < 0)
+		dma_buf_put(dmabuf);
+	return ret;
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_ioctl);
 
@@ -525,37 +548,7 @@ static struct miscdevice udmabuf_misc = {
 	.name = "udmabuf",
 	.fops = &udmabuf_fops,
 };
-
-static int __init udmabuf_init(void)
-{
-	int ret;
-
-	ret = misc_register(&udmabuf_misc);
-	if (ret) {
-		pr_err("udmabuf: cannot register the misc device: %d\n", ret);
-		return ret;
-	}
-
-	/*
-	 * The device only brackets CPU access with cache syncs. Without a
-	 * DMA mask those brackets fail, but buffers still work for mmap,
-	 * vmap and importers, so keep the device.
-	 */
-	ret = dma_coerce_mask_and_coherent(udmabuf_misc.this_device,
-					   DMA_BIT_MASK(64));
-	if (ret)
-		pr_warn("udmabuf: no DMA mask (%d), CPU access syncs will fail\n",
-			ret);
-	return 0;
-}
-
-static void __exit udmabuf_exit(void)
-{
-	misc_deregister(&udmabuf_misc);
-}
-
-module_init(udmabuf_init);
-module_exit(udmabuf_exit);
+module_misc_device(udmabuf_misc);
 
 MODULE_DESCRIPTION("Userspace memfd ranges as dma-bufs");
 MODULE_LICENSE("GPL");
