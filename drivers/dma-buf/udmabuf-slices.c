@@ -229,24 +229,6 @@ static unsigned long udmabuf_slice_pfn(const struct udmabuf_slices *slices,
 }
 
 /**
- * udmabuf_slices_pfn - the page frame behind a buffer page
- * @slices: the slices of a buffer
- * @page: a buffer page, below @slices->nr_pages
- *
- * Computed from the folio's own PFN, so it never reads the struct page of
- * a tail page (which hugetlb vmemmap optimisation may not keep).
- *
- * Return: the PFN that backs buffer page @page.
- */
-unsigned long udmabuf_slices_pfn(const struct udmabuf_slices *slices,
-				 pgoff_t page)
-{
-	return udmabuf_slice_pfn(slices, udmabuf_slices_find(slices, page),
-				 page);
-}
-EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_pfn);
-
-/**
  * udmabuf_pfn_run_start - start walking a page range by contiguous runs
  * @run: the cursor to set up
  * @slices: the slices of a buffer

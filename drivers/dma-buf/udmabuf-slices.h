@@ -82,8 +82,6 @@ void udmabuf_slices_release(struct udmabuf_slices *slices);
 
 u32 udmabuf_slice_nr_pages(const struct udmabuf_slices *slices, u32 index);
 u32 udmabuf_slices_find(const struct udmabuf_slices *slices, pgoff_t page);
-unsigned long udmabuf_slices_pfn(const struct udmabuf_slices *slices,
-				 pgoff_t page);
 
 void udmabuf_pfn_run_start(struct udmabuf_pfn_run *run,
 			   const struct udmabuf_slices *slices,
