@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fault injection and allocation accounting for the udmabuf KUnit suites.
+ *
+ * Failures come from the kernel's failslab and fail_page_alloc, armed so
+ * that only tasks with make_it_fail set see failures; current->fail_nth
+ * picks the first allocation to fail: with probability 100, that one and
+ * every later one of the task fails, as when memory runs out for good.
+ *
+ * What is left allocated is read from allocation profiling
+ * (CONFIG_MEM_ALLOC_PROFILING): the live calls and bytes of every
+ * allocation call site in the driver's files, and in lib/scatterlist.c
+ * for the entries of its sg tables.
+ */
+
+#include <kunit/test.h>
+#include <linux/alloc_tag.h>
+#include <linux/atomic.h>
+#include <linux/debugfs.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/sched.h>
+#include <linux/string.h>
+
+#include "udmabuf-fault-test.h"
+
+/*
+ * The knobs of failslab and fail_page_alloc. Their debugfs files have no
+ * write_iter, so kernel_write() cannot set them; the value behind each
+ * file is its inode's i_private, as debugfs_create_bool() and its kin
+ * leave it, and that is what is set.
+ */
+enum fault_knob_type { KNOB_BOOL, KNOB_ULONG, KNOB_U32, KNOB_ATOMIC };
+
+struct fault_knob {
+	const char *dir;
+	const char *name;
+	enum fault_knob_type type;
+	long armed;
+};
+
+static const struct fault_knob fault_knobs[] = {
+	{ "failslab", "ignore-gfp-wait", KNOB_BOOL, false },
+	{ "failslab", "task-filter", KNOB_BOOL, true },
+	{ "failslab", "probability", KNOB_ULONG, 100 },
+	{ "failslab", "times", KNOB_ATOMIC, -1 },
+	{ "failslab", "verbose", KNOB_ULONG, 0 },
+	{ "fail_page_alloc", "ignore-gfp-wait", KNOB_BOOL, false },
+	{ "fail_page_alloc", "min-order", KNOB_U32, 0 },
+	{ "fail_page_alloc", "task-filter", KNOB_BOOL, true },
+	{ "fail_page_alloc", "probability", KNOB_ULONG, 100 },
+	{ "fail_page_alloc", "times", KNOB_ATOMIC, -1 },
+	{ "fail_page_alloc", "verbose", KNOB_ULONG, 0 },
+};
+
+/* What the knobs held before the test armed them. */
+static long fault_knobs_saved[ARRAY_SIZE(fault_knobs)];
+
+static void *fault_knob_value(const struct fault_knob *knob)
+{
+	struct dentry *dir, *file;
+	void *value;
+
+	dir = debugfs_lookup(knob->dir, NULL);
+	if (!dir)
+		return NULL;
+	file = debugfs_lookup(knob->name, dir);
+	dput(dir);
+	if (!file)
+		return NULL;
+	value = d_inode(file)->i_private;
+	dput(file);
+	return value;
+}
+
+/* Set a knob, returning what it held. */
+static long fault_knob_swap(const struct fault_knob *knob, long new)
+{
+	void *value = fault_knob_value(knob);
+	long old;
+
+	switch (knob->type) {
+	case KNOB_BOOL:
+		old = *(bool *)value;
+		*(bool *)value = new;
+		break;
+	case KNOB_ULONG:
+		old = *(unsigned long *)value;
+		*(unsigned long *)value = new;
+		break;
+	case KNOB_U32:
+		old = *(u32 *)value;
+		*(u32 *)value = new;
+		break;
+	default:
+		old = atomic_xchg((atomic_t *)value, new);
+		break;
+	}
+	return old;
+}
+
+static void fault_knobs_disarm(void *unused)
+{
+	size_t i;
+
+	udmabuf_test_fail_stop();
+	for (i = 0; i < ARRAY_SIZE(fault_knobs); i++)
+		fault_knob_swap(&fault_knobs[i], fault_knobs_saved[i]);
+}
+
+/**
+ * udmabuf_test_faults_init - let this test fail its own allocations
+ * @test: the running test; skipped where the kernel cannot inject
+ *	failures or profile allocations
+ *
+ * Arms failslab and fail_page_alloc for tasks that ask for failures,
+ * GFP_KERNEL ones and single pages included, and disarms them when the
+ * test ends.
+ */
+void udmabuf_test_faults_init(struct kunit *test)
+{
+	size_t i;
+
+	if (!IS_ENABLED(CONFIG_FAILSLAB) || !IS_ENABLED(CONFIG_FAIL_PAGE_ALLOC) ||
+	    !IS_ENABLED(CONFIG_FAULT_INJECTION_DEBUG_FS) ||
+	    !IS_ENABLED(CONFIG_MEM_ALLOC_PROFILING))
+		kunit_skip(test, "needs failslab, fail_page_alloc and allocation profiling");
+
+	for (i = 0; i < ARRAY_SIZE(fault_knobs); i++)
+		KUNIT_ASSERT_NOT_NULL_MSG(test, fault_knob_value(&fault_knobs[i]),
+					  "%s/%s", fault_knobs[i].dir,
+					  fault_knobs[i].name);
+	for (i = 0; i < ARRAY_SIZE(fault_knobs); i++)
+		fault_knobs_saved[i] = fault_knob_swap(&fault_knobs[i],
+						       fault_knobs[i].armed);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, fault_knobs_disarm,
+						  NULL));
+}
+
+/**
+ * udmabuf_test_fail_from - fail the current task's allocations from one on
+ * @nth: the first allocation to fail, counting from 1; every later one
+ *	fails too, until udmabuf_test_fail_stop()
+ */
+void udmabuf_test_fail_from(unsigned int nth)
+{
+#ifdef CONFIG_FAULT_INJECTION
+	WRITE_ONCE(current->fail_nth, nth);
+	current->make_it_fail = 1;
+#endif
+}
+
+/**
+ * udmabuf_test_fail_stop - let the current task's allocations succeed again
+ *
+ * Return: true when an allocation was made to fail since
+ * udmabuf_test_fail_from(), false when the task made fewer than it asked.
+ */
+bool udmabuf_test_fail_stop(void)
+{
+	bool failed = false;
+
+#ifdef CONFIG_FAULT_INJECTION
+	failed = current->make_it_fail && !READ_ONCE(current->fail_nth);
+	WRITE_ONCE(current->fail_nth, 0);
+	current->make_it_fail = 0;
+#endif
+	return failed;
+}
+
+#ifdef CONFIG_MEM_ALLOC_PROFILING
+/* The alloc_tags section of vmlinux: one tag per allocation call site. */
+extern struct alloc_tag __start_alloc_tags[], __stop_alloc_tags[];
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t len = strlen(s), n = strlen(suffix);
+
+	return len >= n && !strcmp(s + len - n, suffix);
+}
+
+static bool counted_site(const struct codetag *ct)
+{
+	if (ends_with(ct->filename, "lib/scatterlist.c"))
+		return true;
+	return strstr(ct->filename, "drivers/dma-buf/udmabuf") &&
+	       !ends_with(ct->filename, "-test.c");
+}
+#endif
+
+/**
+ * udmabuf_test_allocs - what the driver holds allocated now
+ *
+ * Sums allocation profiling's counters over the call sites of
+ * drivers/dma-buf/udmabuf*.c (not the tests) and lib/scatterlist.c: slab,
+ * vmalloc and page allocations alike, freed ones subtracted. Buffers
+ * whose last reference went with a deferred fput() are released first.
+ *
+ * Return: the live calls and bytes; zero without allocation profiling.
+ */
+struct udmabuf_allocs udmabuf_test_allocs(void)
+{
+	struct udmabuf_allocs allocs = { };
+#ifdef CONFIG_MEM_ALLOC_PROFILING
+	struct alloc_tag *tag;
+
+	/* A kthread's last fput() is deferred: let released buffers go. */
+	flush_delayed_fput();
+
+	for (tag = __start_alloc_tags; tag < __stop_alloc_tags; tag++) {
+		struct alloc_tag_counters counters;
+
+		if (!counted_site(&tag->ct))
+			continue;
+		counters = alloc_tag_read(tag);
+		allocs.calls += counters.calls;
+		allocs.bytes += counters.bytes;
+	}
+#endif
+	return allocs;
+}
+
+/**
+ * udmabuf_test_expect_allocs - expect the driver to hold what it held before
+ * @test: the running test
+ * @before: udmabuf_test_allocs() at the start
+ */
+void udmabuf_test_expect_allocs(struct kunit *test,
+				const struct udmabuf_allocs *before)
+{
+	struct udmabuf_allocs now = udmabuf_test_allocs();
+
+	KUNIT_EXPECT_EQ_MSG(test, now.calls, before->calls,
+			    "live allocations at the driver's call sites");
+	KUNIT_EXPECT_EQ_MSG(test, now.bytes, before->bytes,
+			    "live bytes at the driver's call sites");
+}
