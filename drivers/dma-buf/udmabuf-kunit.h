@@ -6,6 +6,7 @@
 #ifndef _UDMABUF_KUNIT_H
 #define _UDMABUF_KUNIT_H
 
+#include <linux/dma-direction.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
 
@@ -26,15 +27,18 @@ struct udmabuf {
 
 #if IS_ENABLED(CONFIG_KUNIT)
 
+struct device;
 struct dma_buf;
 struct file;
+struct sg_table;
 struct folio;
 struct udmabuf_create_item;
 
 long udmabuf_pin_folios(struct file *memfd, loff_t start, loff_t end,
 			struct folio **folios, unsigned int max_folios,
 			pgoff_t *offset);
-struct udmabuf *udmabuf_alloc(void);
+int udmabuf_dma_map(struct device *dev, struct sg_table *sgt,
+		    enum dma_data_direction dir, unsigned long attrs);
 struct dma_buf *udmabuf_export(struct udmabuf *ubuf);
 struct dma_buf *udmabuf_create_dmabuf(const struct udmabuf_create_item *items,
 				      u32 count);

@@ -4,7 +4,6 @@
  * order 0 and above from folio_alloc().
  */
 
-#include <kunit/static_stub.h>
 #include <kunit/test.h>
 #include <linux/fcntl.h>
 #include <linux/mm.h>
@@ -12,6 +11,7 @@
 #include <linux/slab.h>
 #include <linux/udmabuf.h>
 
+#include "udmabuf-fault-test.h"
 #include "udmabuf-slices.h"
 
 KUNIT_DEFINE_ACTION_WRAPPER(folio_put_action, folio_put, struct folio *);
@@ -432,6 +432,119 @@ static void trim_keeps_slices_test(struct kunit *test)
 }
 
 /*
+ * Growth failing, for an array kmalloc() holds and for one that needs
+ * vmalloc(), at each allocation in turn: -ENOMEM, the slices untouched,
+ * nothing left allocated; then growth works.
+ */
+static void reserve_failure_test(struct kunit *test)
+{
+	const u32 counts[] = { 4, SZ_64K };
+	struct udmabuf_slices *slices = test_slices(test, 4);
+	struct udmabuf_allocs before;
+	unsigned int nth;
+	size_t i;
+	int ret;
+
+	udmabuf_test_faults_init(test);
+	slices->nr_slices = 4;
+	for (i = 0; i < ARRAY_SIZE(counts); i++) {
+		struct udmabuf_slice *array = slices->slice;
+		u32 capacity = slices->capacity;
+
+		before = udmabuf_test_allocs();
+		for (nth = 1; ; nth++) {
+			udmabuf_test_fail_from(nth);
+			ret = udmabuf_slices_reserve(slices, counts[i], U32_MAX);
+			/* Through: none of the failed allocations was needed. */
+			if (!udmabuf_test_fail_stop() || !ret)
+				break;
+			KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
+			KUNIT_EXPECT_PTR_EQ(test, slices->slice, array);
+			KUNIT_EXPECT_EQ(test, slices->capacity, capacity);
+			udmabuf_test_expect_allocs(test, &before);
+		}
+		KUNIT_EXPECT_GT(test, nth, 1);
+		KUNIT_EXPECT_EQ(test, ret, 0);
+		KUNIT_EXPECT_GE(test, slices->capacity, 4 + counts[i]);
+	}
+	slices->nr_slices = 0;
+}
+
+/* Trimming without memory keeps the larger array, slices intact. */
+static void trim_failure_test(struct kunit *test)
+{
+	struct folio *folios[] = { test_folio(test, 0), test_folio(test, 1) };
+	struct udmabuf_slices *slices = test_slices(test, 64);
+	struct udmabuf_allocs before;
+	struct udmabuf_slice *array;
+
+	udmabuf_test_faults_init(test);
+	KUNIT_ASSERT_EQ(test, append(slices, folios, 2, 0, 3), 2);
+	array = slices->slice;
+	before = udmabuf_test_allocs();
+	udmabuf_test_fail_from(1);
+	udmabuf_slices_trim(slices);
+	KUNIT_EXPECT_TRUE(test, udmabuf_test_fail_stop());
+	KUNIT_EXPECT_PTR_EQ(test, slices->slice, array);
+	KUNIT_EXPECT_EQ(test, slices->capacity, 64);
+	expect_slice(test, slices, 0, folios[0], 0, 0, 1);
+	expect_slice(test, slices, 1, folios[1], 0, 1, 2);
+	udmabuf_test_expect_allocs(test, &before);
+}
+
+/* The page array for vmap failing: NULL, nothing left allocated. */
+static void pages_failure_test(struct kunit *test)
+{
+	struct folio *folio = test_folio(test, 2);
+	struct udmabuf_slices *slices = test_slices(test, 1);
+	struct udmabuf_allocs before;
+	struct page **pages;
+
+	udmabuf_test_faults_init(test);
+	KUNIT_ASSERT_EQ(test, append(slices, &folio, 1, 0, 4), 1);
+	before = udmabuf_test_allocs();
+	udmabuf_test_fail_from(1);
+	pages = udmabuf_slices_pages(slices);
+	KUNIT_EXPECT_TRUE(test, udmabuf_test_fail_stop());
+	KUNIT_EXPECT_NULL(test, pages);
+	udmabuf_test_expect_allocs(test, &before);
+	kvfree(pages);
+}
+
+/*
+ * A table of 512 one-page entries is chained from several allocations:
+ * each failing in turn returns -ENOMEM with nothing left allocated.
+ */
+static void sgt_failure_at_each_allocation_test(struct kunit *test)
+{
+	struct folio *folio = test_folio(test, 9);
+	struct udmabuf_slices *slices = test_slices(test, 1);
+	struct udmabuf_allocs before;
+	struct sg_table sgt;
+	unsigned int nth;
+	int ret;
+
+	udmabuf_test_faults_init(test);
+	KUNIT_ASSERT_EQ(test, append(slices, &folio, 1, 0, 512), 1);
+	before = udmabuf_test_allocs();
+	for (nth = 1; ; nth++) {
+		memset(&sgt, 0, sizeof(sgt));
+		udmabuf_test_fail_from(nth);
+		ret = udmabuf_slices_to_sgt(slices, &sgt, PAGE_SIZE);
+		if (!udmabuf_test_fail_stop() || !ret)
+			break;
+		KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
+		udmabuf_test_expect_allocs(test, &before);
+	}
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	KUNIT_EXPECT_EQ(test, sgt.orig_nents, 512);
+	/* 512 entries do not fit one page of them: more than one chunk. */
+	KUNIT_EXPECT_GT(test, nth, 2);
+	sg_free_table(&sgt);
+	udmabuf_test_expect_allocs(test, &before);
+}
+
+/*
  * The pin memfd_pin_folios() takes, for folios that no file backs: the
  * test stands in for GUP so that release has real pins to drop.
  */
@@ -611,6 +724,10 @@ static struct kunit_case udmabuf_slices_cases[] = {
 	KUNIT_CASE(reserve_grows_by_doubling_test),
 	KUNIT_CASE(reserve_overflow_fails_test),
 	KUNIT_CASE(trim_keeps_slices_test),
+	KUNIT_CASE(reserve_failure_test),
+	KUNIT_CASE(trim_failure_test),
+	KUNIT_CASE(pages_failure_test),
+	KUNIT_CASE(sgt_failure_at_each_allocation_test),
 	KUNIT_CASE(release_unpins_each_slice_once_test),
 	KUNIT_CASE(release_partial_buffer_test),
 	KUNIT_CASE(release_empty_test),

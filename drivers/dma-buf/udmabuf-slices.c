@@ -4,7 +4,6 @@
  * ioctls and dma-buf objects so that KUnit can drive every edge of it.
  */
 
-#include <kunit/static_stub.h>
 #include <kunit/visibility.h>
 #include <linux/fcntl.h>
 #include <linux/mm.h>
@@ -31,8 +30,7 @@
  *	doubling stops there
  *
  * Grows the array geometrically, so that appending a buffer's slices in
- * batches costs amortised O(1) per slice. KUnit tests may stub it out to
- * make it fail.
+ * batches costs amortised O(1) per slice.
  *
  * Return: 0, or -ENOMEM with @slices unchanged.
  */
@@ -42,9 +40,6 @@ int udmabuf_slices_reserve(struct udmabuf_slices *slices, u32 count,
 	struct udmabuf_slice *grown;
 	u64 wanted = (u64)slices->nr_slices + count;
 	u64 capacity;
-
-	KUNIT_STATIC_STUB_REDIRECT(udmabuf_slices_reserve, slices, count,
-				   max_slices);
 
 	if (wanted <= slices->capacity)
 		return 0;
@@ -301,7 +296,6 @@ EXPORT_SYMBOL_IF_KUNIT(udmabuf_pfn_run_next);
  *
  * For vmap(): each entry is the page at its own frame (pfn_to_page() of
  * the folio's frame plus the offset), never a folio's head page for all.
- * KUnit tests may stub it out to make it fail.
  *
  * Return: a kvmalloc'd array of @slices->nr_pages pages (kvfree() it),
  * or NULL when it cannot be allocated.
@@ -313,8 +307,6 @@ struct page **udmabuf_slices_pages(const struct udmabuf_slices *slices)
 	unsigned long pfn;
 	pgoff_t len, i;
 	u32 n = 0;
-
-	KUNIT_STATIC_STUB_REDIRECT(udmabuf_slices_pages, slices);
 
 	pages = kvmalloc_array(slices->nr_pages, sizeof(*pages), GFP_KERNEL);
 	if (!pages)
@@ -336,8 +328,7 @@ EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_pages);
  *	hold means the most an sg entry can hold
  *
  * One entry per physically contiguous run of pages, not one per page.
- * The table is not DMA-mapped. KUnit tests may stub it out to make it
- * fail.
+ * The table is not DMA-mapped.
  *
  * Return: 0, or -errno from sg_alloc_table() with nothing allocated.
  */
@@ -350,9 +341,6 @@ int udmabuf_slices_to_sgt(const struct udmabuf_slices *slices,
 	unsigned long pfn;
 	pgoff_t max_pages, len;
 	int ret;
-
-	KUNIT_STATIC_STUB_REDIRECT(udmabuf_slices_to_sgt, slices, sgt,
-				   max_segment);
 
 	if (!max_segment || max_segment > UDMABUF_MAX_SEGMENT)
 		max_segment = UDMABUF_MAX_SEGMENT;

@@ -61,6 +61,27 @@ static u64 udmabuf_max_pages(void)
 	return mb > 0 ? (u64)mb * SZ_1M >> PAGE_SHIFT : 0;
 }
 
+/**
+ * udmabuf_dma_map - dma_map_sgtable() for a buffer's sg table
+ * @dev: the device to map for
+ * @sgt: the table
+ * @dir: the direction of the transfers
+ * @attrs: DMA_ATTR_* flags
+ *
+ * Behind a KUnit static stub so that tests can make the mapping fail,
+ * which no allocation failure does.
+ *
+ * Return: 0, or -errno from dma_map_sgtable().
+ */
+VISIBLE_IF_KUNIT int udmabuf_dma_map(struct device *dev, struct sg_table *sgt,
+				     enum dma_data_direction dir,
+				     unsigned long attrs)
+{
+	KUNIT_STATIC_STUB_REDIRECT(udmabuf_dma_map, dev, sgt, dir, attrs);
+	return dma_map_sgtable(dev, sgt, dir, attrs);
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_dma_map);
+
 static struct sg_table *udmabuf_map_sgt(struct udmabuf *ubuf,
 					struct device *dev,
 					enum dma_data_direction dir,
@@ -78,7 +99,7 @@ static struct sg_table *udmabuf_map_sgt(struct udmabuf *ubuf,
 	if (ret)
 		goto free_sgt;
 
-	ret = dma_map_sgtable(dev, sgt, dir, attrs);
+	ret = udmabuf_dma_map(dev, sgt, dir, attrs);
 	if (ret)
 		goto free_table;
 	return sgt;
@@ -126,9 +147,6 @@ static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 	unsigned long pfn;
 	pgoff_t len, i;
 	vm_fault_t ret;
-
-	if (vma->vm_pgoff + vma_pages(vma) > ubuf->slices.nr_pages)
-		return VM_FAULT_SIGBUS;
 
 	udmabuf_pfn_run_start(&run, &ubuf->slices, vma->vm_pgoff,
 			      vma_pages(vma), 0);
@@ -243,25 +261,14 @@ static int udmabuf_end_cpu_access(struct dma_buf *dmabuf,
 	return udmabuf_cpu_access(dmabuf, dir, false);
 }
 
-/**
- * udmabuf_alloc - a new, empty buffer
- *
- * Behind a KUnit static stub so that tests can make it fail.
- *
- * Return: the buffer, or NULL.
- */
-VISIBLE_IF_KUNIT struct udmabuf *udmabuf_alloc(void)
+static struct udmabuf *udmabuf_alloc(void)
 {
-	struct udmabuf *ubuf;
+	struct udmabuf *ubuf = kzalloc(sizeof(*ubuf), GFP_KERNEL);
 
-	KUNIT_STATIC_STUB_REDIRECT(udmabuf_alloc);
-
-	ubuf = kzalloc(sizeof(*ubuf), GFP_KERNEL);
 	if (ubuf)
 		mutex_init(&ubuf->cpu_sgt_lock);
 	return ubuf;
 }
-EXPORT_SYMBOL_IF_KUNIT(udmabuf_alloc);
 
 static void udmabuf_free(struct udmabuf *ubuf)
 {
