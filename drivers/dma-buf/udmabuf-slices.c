@@ -39,15 +39,15 @@ int udmabuf_slices_reserve(struct udmabuf_slices *slices, u32 count,
 {
 	struct udmabuf_slice *grown;
 	u64 wanted = (u64)slices->nr_slices + count;
-	u64 capacity;
+	u64 capacity, limit;
 
 	if (wanted <= slices->capacity)
 		return 0;
 	if (wanted > U32_MAX)
 		return -ENOMEM;
 
-	capacity = clamp_t(u64, (u64)slices->capacity * 2, wanted,
-			   max_t(u64, wanted, max_slices));
+	limit = max_t(u64, wanted, max_slices);
+	capacity = clamp_t(u64, (u64)slices->capacity * 2, wanted, limit);
 	grown = kvrealloc(slices->slice, array_size(capacity, sizeof(*grown)),
 			  GFP_KERNEL);
 	if (!grown)
@@ -108,9 +108,10 @@ u32 udmabuf_slices_append(struct udmabuf_slices *slices,
 {
 	u32 room = slices->capacity - slices->nr_slices;
 	u32 folio_pgoff = first_offset >> PAGE_SHIFT;
-	u32 taken;
+	u32 taken, limit;
 
-	for (taken = 0; taken < min(nr_folios, room) && max_pages; taken++) {
+	limit = min(nr_folios, room);
+	for (taken = 0; taken < limit && max_pages; taken++) {
 		struct udmabuf_slice *slice = &slices->slice[slices->nr_slices];
 		u32 pages = min_t(unsigned long, max_pages,
 				  folio_nr_pages(folios[taken]) - folio_pgoff);
@@ -277,7 +278,8 @@ bool udmabuf_pfn_run_next(struct udmabuf_pfn_run *run, unsigned long *pfn,
 			break;
 
 		take = min(slice_end, run->end) - run->page;
-		take = min(take, run->max_pages - len);
+		if (take > run->max_pages - len)
+			take = run->max_pages - len;
 		len += take;
 		run->page += take;
 		if (run->page == slice_end)

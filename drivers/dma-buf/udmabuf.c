@@ -480,8 +480,8 @@ udmabuf_read_request(unsigned int cmd, void __user *arg,
 		     struct udmabuf_create_item *single)
 {
 	struct udmabuf_create_list __user *list = arg;
-	int limit = READ_ONCE(list_limit);
 	struct udmabuf_create create;
+	int limit;
 
 	if (cmd == UDMABUF_CREATE) {
 		if (copy_from_user(&create, arg, sizeof(create)))
@@ -498,6 +498,7 @@ udmabuf_read_request(unsigned int cmd, void __user *arg,
 
 	if (copy_from_user(head, list, sizeof(*head)))
 		return ERR_PTR(-EFAULT);
+	limit = READ_ONCE(list_limit);
 	if (!head->count || limit < 0 || head->count > limit)
 		return ERR_PTR(-EINVAL);
 	return memdup_array_user(list->list, head->count, sizeof(*single));
