@@ -30,8 +30,8 @@ struct udmabuf {
 struct device;
 struct dma_buf;
 struct file;
-struct sg_table;
 struct folio;
+struct sg_table;
 struct udmabuf_create_item;
 
 long udmabuf_pin_folios(struct file *memfd, loff_t start, loff_t end,
