@@ -138,6 +138,20 @@ void udmabuf_test_faults_init(struct kunit *test)
 						  NULL));
 }
 
+#ifdef CONFIG_FAULT_INJECTION
+/* Set while a failure is asked for, until udmabuf_test_fail_stop(). */
+static bool fault_asked;
+#endif
+
+static void fault_ask(unsigned int nth, bool and_later)
+{
+#ifdef CONFIG_FAULT_INJECTION
+	WRITE_ONCE(current->fail_nth, nth);
+	current->make_it_fail = and_later;
+	fault_asked = true;
+#endif
+}
+
 /**
  * udmabuf_test_fail_from - fail the current task's allocations from one on
  * @nth: the first allocation to fail, counting from 1; every later one
@@ -145,26 +159,34 @@ void udmabuf_test_faults_init(struct kunit *test)
  */
 void udmabuf_test_fail_from(unsigned int nth)
 {
-#ifdef CONFIG_FAULT_INJECTION
-	WRITE_ONCE(current->fail_nth, nth);
-	current->make_it_fail = 1;
-#endif
+	fault_ask(nth, true);
+}
+
+/**
+ * udmabuf_test_fail_nth - fail one allocation of the current task
+ * @nth: the allocation to fail, counting from 1; those after it succeed
+ */
+void udmabuf_test_fail_nth(unsigned int nth)
+{
+	fault_ask(nth, false);
 }
 
 /**
  * udmabuf_test_fail_stop - let the current task's allocations succeed again
  *
  * Return: true when an allocation was made to fail since
- * udmabuf_test_fail_from(), false when the task made fewer than it asked.
+ * udmabuf_test_fail_from() or udmabuf_test_fail_nth(), false when the
+ * task made fewer allocations than that.
  */
 bool udmabuf_test_fail_stop(void)
 {
 	bool failed = false;
 
 #ifdef CONFIG_FAULT_INJECTION
-	failed = current->make_it_fail && !READ_ONCE(current->fail_nth);
+	failed = fault_asked && !READ_ONCE(current->fail_nth);
 	WRITE_ONCE(current->fail_nth, 0);
 	current->make_it_fail = 0;
+	fault_asked = false;
 #endif
 	return failed;
 }

@@ -22,6 +22,7 @@ struct udmabuf_allocs {
 
 void udmabuf_test_faults_init(struct kunit *test);
 void udmabuf_test_fail_from(unsigned int nth);
+void udmabuf_test_fail_nth(unsigned int nth);
 bool udmabuf_test_fail_stop(void);
 struct udmabuf_allocs udmabuf_test_allocs(void);
 void udmabuf_test_expect_allocs(struct kunit *test,

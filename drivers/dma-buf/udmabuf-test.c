@@ -1216,13 +1216,18 @@ static void export_failure_test(struct kunit *test)
 /*
  * Allocation failure, injected: @op runs with the test's allocations
  * failing from the first on, then from the second on, and so on, until it
- * makes every allocation it needs. Each run that fails must return @err
- * and leave @s as at its snapshot. Returns how many runs failed.
+ * makes every allocation it needs. With @only_nth, only the first fails,
+ * then only the second, and so on, so that the kernel may recover from
+ * it (a kvmalloc() falling back to vmalloc(), a trim kept larger). Each
+ * run that fails must return @err and leave @s as at its snapshot, and so
+ * must each run that went through once @undo has released what it made.
+ * Returns how many runs met an injected failure.
  */
 struct fault_op {
 	void (*prepare)(struct fault_op *op);	/* before each run, if set */
 	int (*run)(struct fault_op *op);
 	void (*undo)(struct fault_op *op);	/* after each run, if set */
+	bool only_nth;
 	int err;
 	struct kunit *test;
 	struct fault_setup *s;
@@ -1238,7 +1243,7 @@ struct fault_op {
 static unsigned int fail_each_allocation(struct fault_op *op)
 {
 	struct kunit *test = op->test;
-	unsigned int nth;
+	unsigned int nth, recovered = 0;
 	bool failed;
 	int ret;
 
@@ -1246,7 +1251,10 @@ static unsigned int fail_each_allocation(struct fault_op *op)
 	for (nth = 1; nth <= 2000; nth++) {
 		if (op->prepare)
 			op->prepare(op);
-		udmabuf_test_fail_from(nth);
+		if (op->only_nth)
+			udmabuf_test_fail_nth(nth);
+		else
+			udmabuf_test_fail_from(nth);
 		ret = op->run(op);
 		failed = udmabuf_test_fail_stop();
 		if (op->undo)
@@ -1257,14 +1265,17 @@ static unsigned int fail_each_allocation(struct fault_op *op)
 		 * on the way was one the kernel does without, such as
 		 * allocation profiling's own per-slab vector).
 		 */
-		if (!failed || !ret) {
+		if (!failed || (!ret && !op->only_nth)) {
 			KUNIT_EXPECT_EQ(test, ret, 0);
-			kunit_info(test, "%u allocations failed in turn\n",
-				   nth - 1);
+			kunit_info(test, "%u allocations failed in turn, %u recovered from\n",
+				   nth - 1, recovered);
 			return nth - 1;
 		}
-		KUNIT_EXPECT_EQ_MSG(test, ret, op->err,
-				    "allocations failing from the %uth", nth);
+		if (ret)
+			KUNIT_EXPECT_EQ_MSG(test, ret, op->err,
+					    "allocation %u failing", nth);
+		else
+			recovered++;
 		fault_expect_released(test, op->s);
 	}
 	KUNIT_FAIL(test, "still failing after %u allocations", nth);
@@ -1278,24 +1289,42 @@ static int run_ioctl(struct fault_op *op)
 	return op->fd < 0 ? op->fd : 0;
 }
 
+static void close_ioctl_fd(struct fault_op *op)
+{
+	if (op->fd >= 0)
+		close_now(op->fd);
+}
+
+static const bool fault_modes[] = { false, true };
+
+static void fault_mode_desc(const bool *only_nth, char *desc)
+{
+	strscpy(desc, *only_nth ? "only the nth" : "from the nth on",
+		KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(fault_mode, fault_modes, fault_mode_desc);
+
 /*
  * Every allocation of the ioctl failing in turn (the item copy, the
  * buffer, slice growth, the trim, the export, the descriptor): -ENOMEM,
- * no pin and no allocation left. Then the same list makes a buffer.
+ * no pin and no allocation left, or a buffer made all the same when the
+ * kernel recovers and only the nth fails. Then the same list makes a
+ * buffer.
  */
 static void ioctl_allocation_failure_at_each_point_test(struct kunit *test)
 {
 	struct fault_setup s;
 	struct fault_op op = {
-		.run = run_ioctl, .err = -ENOMEM, .test = test, .s = &s,
+		.run = run_ioctl, .undo = close_ioctl_fd, .err = -ENOMEM,
+		.test = test, .s = &s,
+		.only_nth = *(const bool *)test->param_value,
 	};
 
 	fault_setup(test, &s);
 	op.user = user_list(test, 0, s.items, 8);
 	fault_snapshot(test, &s);
 	KUNIT_EXPECT_GE(test, fail_each_allocation(&op), 4);
-	KUNIT_ASSERT_GE(test, op.fd, 0);
-	close_now(op.fd);
 	fault_expect_released(test, &s);
 }
 
@@ -1658,7 +1687,8 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(pin_returning_nothing_test),
 	KUNIT_CASE(export_failure_test),
 	KUNIT_CASE(memory_per_page_test),
-	KUNIT_CASE(ioctl_allocation_failure_at_each_point_test),
+	KUNIT_CASE_PARAM(ioctl_allocation_failure_at_each_point_test,
+			 fault_mode_gen_params),
 	KUNIT_CASE(map_allocation_failure_at_each_point_test),
 	KUNIT_CASE(cpu_access_allocation_failure_at_each_point_test),
 	KUNIT_CASE(vmap_allocation_failure_at_each_point_test),
