@@ -1132,6 +1132,17 @@ static void fault_expect_released(struct kunit *test, struct fault_setup *s)
 	udmabuf_test_expect_allocs(test, &s->allocs);
 }
 
+/* What a buffer of the setup's eight items reads as. */
+static u8 *fault_expected_bytes(struct kunit *test, struct fault_setup *s)
+{
+	struct test_memfd *memfds[8];
+	u32 i;
+
+	for (i = 0; i < 8; i++)
+		memfds[i] = s->memfds[i % 3];
+	return expected_bytes(test, memfds, s->items, 8);
+}
+
 /* With a stub in place, the setup's buffer fails with @err, pinning nothing. */
 static void expect_create_fails(struct kunit *test, struct fault_setup *s,
 				int err)
@@ -1181,16 +1192,11 @@ static void pin_fewer_folios_than_asked_test(struct kunit *test)
 {
 	struct fault_setup s;
 	struct dma_buf *dmabuf;
-	struct test_memfd *memfds[8];
-	u32 i;
 
 	fault_setup(test, &s);
-	for (i = 0; i < 8; i++)
-		memfds[i] = s.memfds[i % 3];
 	kunit_activate_static_stub(test, udmabuf_pin_folios, pin_one_folio);
 	dmabuf = create_ok(test, s.items, 8);
-	expect_vmap_bytes(test, dmabuf,
-			  expected_bytes(test, memfds, s.items, 8));
+	expect_vmap_bytes(test, dmabuf, fault_expected_bytes(test, &s));
 	put_now(test, dmabuf);
 	fault_expect_released(test, &s);
 }
@@ -1418,15 +1424,10 @@ static void vmap_allocation_failure_at_each_point_test(struct kunit *test)
 	struct fault_op op = {
 		.run = run_vmap, .err = -ENOMEM, .test = test, .s = &s,
 	};
-	struct test_memfd *memfds[8];
-	u32 i;
 
 	op.dmabuf = fault_buffer(test, &s);
-	for (i = 0; i < 8; i++)
-		memfds[i] = s.memfds[i % 3];
 	KUNIT_EXPECT_GE(test, fail_each_allocation(&op), 2);
-	expect_same_bytes(test, op.map.vaddr,
-			  expected_bytes(test, memfds, s.items, 8),
+	expect_same_bytes(test, op.map.vaddr, fault_expected_bytes(test, &s),
 			  op.dmabuf->size);
 	dma_resv_lock(op.dmabuf->resv, NULL);
 	op.dmabuf->ops->vunmap(op.dmabuf, &op.map);
@@ -1488,20 +1489,16 @@ static void mmap_allocation_failure_at_each_point_test(struct kunit *test)
 		.prepare = prepare_mapping, .run = run_first_fault,
 		.undo = undo_mapping, .err = -ENOMEM, .test = test, .s = &s,
 	};
-	struct test_memfd *memfds[8];
 	u8 *got;
-	u32 i;
 
 	op.dmabuf = fault_buffer(test, &s);
-	for (i = 0; i < 8; i++)
-		memfds[i] = s.memfds[i % 3];
 	KUNIT_EXPECT_GE(test, fail_each_allocation(&op), 2);
 
 	got = test_kvmalloc(test, op.dmabuf->size);
 	prepare_mapping(&op);
 	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)op.addr,
 						op.dmabuf->size));
-	expect_same_bytes(test, got, expected_bytes(test, memfds, s.items, 8),
+	expect_same_bytes(test, got, fault_expected_bytes(test, &s),
 			  op.dmabuf->size);
 	undo_mapping(&op);
 }
