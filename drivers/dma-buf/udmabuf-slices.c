@@ -8,8 +8,10 @@
 #include <linux/fcntl.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
+#include <linux/sched.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/string.h>
 #include <linux/udmabuf.h>
 
@@ -30,26 +32,28 @@
  *	doubling stops there
  *
  * Grows the array geometrically, so that appending a buffer's slices in
- * batches costs amortised O(1) per slice.
+ * batches costs amortised O(1) per slice. The array never grows past what
+ * kvmalloc() can give.
  *
  * Return: 0, or -ENOMEM with @slices unchanged.
  */
 int udmabuf_slices_reserve(struct udmabuf_slices *slices, u32 count,
 			   u32 max_slices)
 {
+	const u64 max_capacity = UDMABUF_MAX_ALLOC / sizeof(*slices->slice);
 	struct udmabuf_slice *grown;
 	u64 wanted = (u64)slices->nr_slices + count;
 	u64 capacity, limit;
 
 	if (wanted <= slices->capacity)
 		return 0;
-	if (wanted > U32_MAX)
+	if (wanted > max_capacity)
 		return -ENOMEM;
 
-	limit = max_t(u64, wanted, max_slices);
+	limit = clamp_t(u64, max_slices, wanted, max_capacity);
 	capacity = clamp_t(u64, (u64)slices->capacity * 2, wanted, limit);
 	grown = kvrealloc(slices->slice, array_size(capacity, sizeof(*grown)),
-			  GFP_KERNEL);
+			  UDMABUF_GFP);
 	if (!grown)
 		return -ENOMEM;
 
@@ -94,7 +98,8 @@ EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_estimate);
  * @first_offset: byte offset of the range inside @folios[0]
  * @max_pages: pages the range still needs
  *
- * Each folio taken becomes one slice and hands its pin to it. The page
+ * Each folio taken becomes one slice and hands its pin to it; a folio that
+ * other slices already hold is left to udmabuf_slices_dedup(). The page
  * count grows with every slice stored, so it always matches what the
  * slices hold. The walk stops when @max_pages pages are stored or the
  * reserved room is full.
@@ -118,6 +123,7 @@ u32 udmabuf_slices_append(struct udmabuf_slices *slices,
 
 		slice->folio = folios[taken];
 		slice->folio_pgoff = folio_pgoff;
+		slice->pinned = 1;
 		slice->buf_pgoff = slices->nr_pages;
 		slices->nr_slices++;
 		slices->nr_pages += pages;
@@ -143,7 +149,7 @@ void udmabuf_slices_trim(struct udmabuf_slices *slices)
 	if (slices->capacity == slices->nr_slices)
 		return;
 
-	exact = kvmalloc_array(slices->nr_slices, sizeof(*exact), GFP_KERNEL);
+	exact = kvmalloc_array(slices->nr_slices, sizeof(*exact), UDMABUF_GFP);
 	if (!exact)
 		return;
 
@@ -154,20 +160,152 @@ void udmabuf_slices_trim(struct udmabuf_slices *slices)
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_trim);
 
+/* A slice gathered by udmabuf_slices_dedup(), and where it lives. */
+struct udmabuf_dedup_entry {
+	struct folio *folio;
+	u32 index;
+};
+
+static int udmabuf_extent_cmp(const void *a, const void *b)
+{
+	const struct udmabuf_extent *x = a, *y = b;
+
+	if (x->mapping != y->mapping)
+		return x->mapping < y->mapping ? -1 : 1;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static int udmabuf_dedup_cmp(const void *a, const void *b)
+{
+	const struct udmabuf_dedup_entry *x = a, *y = b;
+
+	if (x->folio != y->folio)
+		return x->folio < y->folio ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* The slice of @ext that holds page @page of its file. */
+static u32 udmabuf_extent_slice(const struct udmabuf_slices *slices,
+				const struct udmabuf_extent *ext, u64 page)
+{
+	return udmabuf_slices_find(slices, slices->slice[ext->slice].buf_pgoff +
+				   (page - ext->first));
+}
+
+/*
+ * Walk @count sorted extents and gather the slices that may share a folio
+ * with another item's slice into @dups, or only count them when @dups is
+ * NULL. Of one item, those are the slices up to the last page that earlier
+ * items of the same file also cover, and from the first page that later
+ * ones cover; its first and last slice always, as a folio can straddle the
+ * gap between two items.
+ */
+static u32 udmabuf_dedup_gather(const struct udmabuf_slices *slices,
+				const struct udmabuf_extent *extents,
+				u32 count, struct udmabuf_dedup_entry *dups)
+{
+	u64 covered = 0;
+	u32 i, n = 0;
+
+	for (i = 0; i < count; i++) {
+		const struct udmabuf_extent *ext = &extents[i];
+		u32 last = ext->slice + ext->nr_slices - 1;
+		u32 head = ext->slice, tail = last, index;
+		u64 next = U64_MAX;
+
+		if (i && extents[i - 1].mapping != ext->mapping)
+			covered = 0;
+		if (i + 1 < count && extents[i + 1].mapping == ext->mapping)
+			next = extents[i + 1].first;
+
+		if (covered > ext->first)
+			head = udmabuf_extent_slice(slices, ext,
+						    min(covered, ext->end) - 1);
+		if (next < ext->end)
+			tail = udmabuf_extent_slice(slices, ext,
+						    max(next, ext->first));
+		if (tail <= head + 1)
+			head = last;
+		covered = max(covered, ext->end);
+
+		for (index = ext->slice; index <= last; index++) {
+			if (index > head && index < tail)
+				index = tail;
+			if (dups)
+				dups[n] = (struct udmabuf_dedup_entry) {
+					.folio = slices->slice[index].folio,
+					.index = index,
+				};
+			n++;
+		}
+	}
+	return n;
+}
+
 /**
- * udmabuf_slices_release - unpin every slice and free the array
- * @slices: the slices of a buffer, possibly only partly appended
+ * udmabuf_slices_dedup - keep one pin per distinct folio
+ * @slices: the slices of a buffer, all appended, each holding its pin
+ * @extents: where each create item's pages went, one per item; sorted by
+ *	file and first page on return
+ * @count: entries in @extents
  *
- * Each slice holds one pin, so a folio shared by several slices (list
- * items that end and begin inside it) is unpinned once per slice: exactly
- * as often as it was pinned. Leaves @slices empty.
+ * One item never pins a folio twice (memfd_pin_folios() returns each folio
+ * of a range once), so only items of the same file can share folios: where
+ * their page ranges overlap, and where one ends and the next begins inside
+ * one folio. Only those slices are sorted by folio; every slice but the
+ * first of a folio gives its pin back and clears its @pinned bit. A list
+ * that names one page 1,024 times then holds one pin on it, not 1,024.
+ *
+ * Return: 0, or -ENOMEM with every pin still held by its slice.
+ */
+int udmabuf_slices_dedup(struct udmabuf_slices *slices,
+			 struct udmabuf_extent *extents, u32 count)
+{
+	struct udmabuf_dedup_entry *dups;
+	u32 i, n;
+
+	if (count < 2)
+		return 0;
+
+	sort(extents, count, sizeof(*extents), udmabuf_extent_cmp, NULL);
+	n = udmabuf_dedup_gather(slices, extents, count, NULL);
+	dups = kvmalloc_array(n, sizeof(*dups), UDMABUF_GFP);
+	if (!dups)
+		return -ENOMEM;
+	udmabuf_dedup_gather(slices, extents, count, dups);
+	sort(dups, n, sizeof(*dups), udmabuf_dedup_cmp, NULL);
+
+	for (i = 1; i < n; i++) {
+		struct udmabuf_slice *slice = &slices->slice[dups[i].index];
+
+		if (dups[i].folio == dups[i - 1].folio && slice->pinned) {
+			unpin_folio(slice->folio);
+			slice->pinned = 0;
+		}
+		cond_resched();
+	}
+	kvfree(dups);
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_dedup);
+
+/**
+ * udmabuf_slices_release - unpin every slice's folio and free the array
+ * @slices: the slices of a buffer, possibly only partly appended or
+ *	deduplicated
+ *
+ * Unpins the folio of every slice that holds a pin, so each pin taken is
+ * dropped exactly once. Leaves @slices empty.
  */
 void udmabuf_slices_release(struct udmabuf_slices *slices)
 {
 	u32 i;
 
-	for (i = 0; i < slices->nr_slices; i++)
-		unpin_folio(slices->slice[i].folio);
+	for (i = 0; i < slices->nr_slices; i++) {
+		if (slices->slice[i].pinned)
+			unpin_folio(slices->slice[i].folio);
+		cond_resched();
+	}
 
 	kvfree(slices->slice);
 	*slices = (struct udmabuf_slices) { };
@@ -300,7 +438,7 @@ EXPORT_SYMBOL_IF_KUNIT(udmabuf_pfn_run_next);
  * the folio's frame plus the offset), never a folio's head page for all.
  *
  * Return: a kvmalloc'd array of @slices->nr_pages pages (kvfree() it),
- * or NULL when it cannot be allocated.
+ * or NULL when it cannot be allocated (quietly, however large it is).
  */
 struct page **udmabuf_slices_pages(const struct udmabuf_slices *slices)
 {
@@ -310,58 +448,84 @@ struct page **udmabuf_slices_pages(const struct udmabuf_slices *slices)
 	pgoff_t len, i;
 	u32 n = 0;
 
-	pages = kvmalloc_array(slices->nr_pages, sizeof(*pages), GFP_KERNEL);
+	pages = kvmalloc_array(slices->nr_pages, sizeof(*pages), UDMABUF_GFP);
 	if (!pages)
 		return NULL;
 
 	udmabuf_pfn_run_start(&run, slices, 0, slices->nr_pages, 0);
-	while (udmabuf_pfn_run_next(&run, &pfn, &len))
+	while (udmabuf_pfn_run_next(&run, &pfn, &len)) {
 		for (i = 0; i < len; i++)
 			pages[n++] = pfn_to_page(pfn + i);
+		cond_resched();
+	}
 	return pages;
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_pages);
+
+/*
+ * Cut the buffer into sg segments: contiguous runs of at most @max_pages
+ * pages that cross no multiple of @span pages (a power of two). Fill them
+ * in from @sg on, or only count them when @sg is NULL.
+ */
+static unsigned int udmabuf_sgt_walk(const struct udmabuf_slices *slices,
+				     pgoff_t max_pages, unsigned long span,
+				     struct scatterlist *sg)
+{
+	struct udmabuf_pfn_run run;
+	unsigned int nents = 0;
+	unsigned long pfn;
+	pgoff_t len, seg;
+
+	udmabuf_pfn_run_start(&run, slices, 0, slices->nr_pages, 0);
+	while (udmabuf_pfn_run_next(&run, &pfn, &len)) {
+		for (; len; len -= seg, pfn += seg, nents++) {
+			seg = min3(len, max_pages, span - (pfn & (span - 1)));
+			if (sg) {
+				sg_set_page(sg, pfn_to_page(pfn),
+					    seg << PAGE_SHIFT, 0);
+				sg = sg_next(sg);
+			}
+		}
+		cond_resched();
+	}
+	return nents;
+}
 
 /**
  * udmabuf_slices_to_sgt - describe a whole buffer in an sg table
  * @slices: the slices of a buffer, at least one
  * @sgt: the table to allocate and fill
- * @max_segment: longest segment in bytes; 0 or more than an sg entry can
- *	hold means the most an sg entry can hold
+ * @max_segment: longest segment in bytes, as dma_get_max_seg_size() gives
+ *	it; 0 or more than an sg entry can hold means the most an sg entry
+ *	can hold, less than a page means a page
+ * @boundary_mask: a segment may not cross a multiple of @boundary_mask + 1
+ *	bytes (dma_get_seg_boundary()); masks below a page count as a page
  *
- * One entry per physically contiguous run of pages, not one per page.
- * The table is not DMA-mapped.
+ * One entry per physically contiguous run of pages, not one per page,
+ * unless the device's limits cut a run. The table is not DMA-mapped: the
+ * boundary is checked on physical addresses, which is where a direct
+ * mapping puts the DMA addresses too.
  *
  * Return: 0, or -errno from sg_alloc_table() with nothing allocated.
  */
 int udmabuf_slices_to_sgt(const struct udmabuf_slices *slices,
-			  struct sg_table *sgt, size_t max_segment)
+			  struct sg_table *sgt, size_t max_segment,
+			  unsigned long boundary_mask)
 {
-	struct udmabuf_pfn_run run;
-	struct scatterlist *sg;
-	unsigned int nents = 0;
-	unsigned long pfn;
-	pgoff_t max_pages, len;
+	unsigned long span = (boundary_mask >> PAGE_SHIFT) + 1;
+	pgoff_t max_pages;
 	int ret;
 
 	if (!max_segment || max_segment > UDMABUF_MAX_SEGMENT)
 		max_segment = UDMABUF_MAX_SEGMENT;
 	max_pages = max_t(pgoff_t, max_segment >> PAGE_SHIFT, 1);
 
-	udmabuf_pfn_run_start(&run, slices, 0, slices->nr_pages, max_pages);
-	while (udmabuf_pfn_run_next(&run, &pfn, &len))
-		nents++;
-
-	ret = sg_alloc_table(sgt, nents, GFP_KERNEL);
+	ret = sg_alloc_table(sgt, udmabuf_sgt_walk(slices, max_pages, span,
+						   NULL), UDMABUF_GFP);
 	if (ret)
 		return ret;
 
-	sg = sgt->sgl;
-	udmabuf_pfn_run_start(&run, slices, 0, slices->nr_pages, max_pages);
-	while (udmabuf_pfn_run_next(&run, &pfn, &len)) {
-		sg_set_page(sg, pfn_to_page(pfn), len << PAGE_SHIFT, 0);
-		sg = sg_next(sg);
-	}
+	udmabuf_sgt_walk(slices, max_pages, span, sgt->sgl);
 	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_to_sgt);

@@ -3,18 +3,20 @@
  * Folio slices: how a udmabuf remembers which memory backs it.
  *
  * A buffer is an ordered list of slices. A slice is a run of pages inside
- * one pinned folio and owns exactly one pin on that folio, so releasing a
- * buffer is one unpin per slice, whatever the folio sizes are and however
- * many list items share a folio. The metadata grows with the number of
- * folios, not with the number of pages.
+ * one pinned folio. A buffer holds one pin per distinct folio, however many
+ * list items name it: the first slice of a folio owns the pin, the others
+ * only point at it. The metadata grows with the number of folios, not with
+ * the number of pages.
  */
 #ifndef _UDMABUF_SLICES_H
 #define _UDMABUF_SLICES_H
 
+#include <linux/gfp_types.h>
 #include <linux/limits.h>
 #include <linux/minmax.h>
 #include <linux/types.h>
 
+struct address_space;
 struct folio;
 struct page;
 struct sg_table;
@@ -26,24 +28,58 @@ struct udmabuf_create_item;
  */
 #define UDMABUF_MAX_PAGES	((u32)min_t(u64, U32_MAX, SIZE_MAX >> PAGE_SHIFT))
 
+/*
+ * For every allocation whose size the caller of the ioctl chooses: charged
+ * to the caller's memory cgroup, and quiet when it fails, since a request
+ * too large for the kernel is the caller's error (ENOMEM), not a reason
+ * for a kernel warning.
+ */
+#define UDMABUF_GFP		(GFP_KERNEL_ACCOUNT | __GFP_NOWARN)
+
+/* kvmalloc() refuses larger sizes (with a warning, without __GFP_NOWARN). */
+#define UDMABUF_MAX_ALLOC	((size_t)INT_MAX)
+
 /**
  * struct udmabuf_slice - a run of pages of one pinned folio
- * @folio: the folio; the slice holds one pin on it
+ * @folio: the folio
  * @folio_pgoff: index of the slice's first page inside @folio
+ * @pinned: the slice owns the buffer's one pin on @folio
  * @buf_pgoff: index of the slice's first page inside the buffer
  *
  * The slice ends where the next one begins, or at the end of the buffer.
+ * A folio has at most 2^18 pages (1 GiB), so @folio_pgoff has bits to
+ * spare for @pinned and the slice stays at 16 bytes.
  */
 struct udmabuf_slice {
 	struct folio *folio;
-	u32 folio_pgoff;
+	u32 folio_pgoff : 31;
+	u32 pinned : 1;
 	u32 buf_pgoff;
+};
+
+/**
+ * struct udmabuf_extent - the pages of one create item, once pinned
+ * @mapping: the page cache of the item's file
+ * @first: the item's first page in the file
+ * @end: one past the item's last page in the file
+ * @slice: index of the item's first slice in the buffer
+ * @nr_slices: slices the item appended, at least one
+ *
+ * What udmabuf_slices_dedup() needs to find the folios that several items
+ * pinned.
+ */
+struct udmabuf_extent {
+	const struct address_space *mapping;
+	u64 first;
+	u64 end;
+	u32 slice;
+	u32 nr_slices;
 };
 
 /**
  * struct udmabuf_slices - the slices that back one buffer, in buffer order
  * @slice: array of @capacity slices, the first @nr_slices of them in use
- * @nr_slices: slices stored; each one holds a pin
+ * @nr_slices: slices stored
  * @capacity: slices @slice has room for
  * @nr_pages: pages covered by the stored slices, never more
  */
@@ -78,6 +114,8 @@ u32 udmabuf_slices_append(struct udmabuf_slices *slices,
 			  struct folio **folios, u32 nr_folios,
 			  size_t first_offset, u32 max_pages);
 void udmabuf_slices_trim(struct udmabuf_slices *slices);
+int udmabuf_slices_dedup(struct udmabuf_slices *slices,
+			 struct udmabuf_extent *extents, u32 count);
 void udmabuf_slices_release(struct udmabuf_slices *slices);
 
 u32 udmabuf_slice_nr_pages(const struct udmabuf_slices *slices, u32 index);
@@ -91,7 +129,8 @@ bool udmabuf_pfn_run_next(struct udmabuf_pfn_run *run, unsigned long *pfn,
 
 struct page **udmabuf_slices_pages(const struct udmabuf_slices *slices);
 int udmabuf_slices_to_sgt(const struct udmabuf_slices *slices,
-			  struct sg_table *sgt, size_t max_segment);
+			  struct sg_table *sgt, size_t max_segment,
+			  unsigned long boundary_mask);
 
 int udmabuf_count_pages(const struct udmabuf_create_item *items, u32 count,
 			u64 max_pages, u32 *total);

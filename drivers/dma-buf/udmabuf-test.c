@@ -12,10 +12,12 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>
 #include <linux/dma-resv.h>
+#include <linux/falloc.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/hugetlb.h>
+#include <linux/memfd.h>
 #include <linux/mount.h>
 #include <linux/iosys-map.h>
 #include <linux/mman.h>
@@ -30,9 +32,11 @@
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <linux/vmstat.h>
+#include <linux/workqueue.h>
 
 #include "udmabuf-fault-test.h"
 #include "udmabuf-kunit.h"
+#include "udmabuf-priv.h"
 #include "udmabuf-slices.h"
 
 #define PG(n)	((u64)(n) * PAGE_SIZE)
@@ -359,18 +363,38 @@ static void create_whole_file_test(struct kunit *test)
 }
 
 /*
- * Items that overlap and repeat: the folios they share are pinned once
- * per item, and unpinned as often.
+ * Items that overlap and repeat: the buffer holds one pin on each folio
+ * they name, however many of them name it.
  */
 static void create_list_sharing_folios_test(struct kunit *test)
 {
 	struct test_memfd *memfd = sealed_memfd(test, 8);
 	struct udmabuf_create_item items[] = {
 		item_of(memfd, 0, 3), item_of(memfd, 2, 3), item_of(memfd, 2, 1),
+		item_of(memfd, 7, 1), item_of(memfd, 0, 8),
 	};
-	const int pins[8] = { 1, 1, 3, 1, 1, 0, 0, 0 };
+	const int pins[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
 
 	check_buffer(test, memfd, items, ARRAY_SIZE(items), pins);
+}
+
+/*
+ * A list that names one page as often as list_limit allows (QEMU's lists
+ * are one page per item): one pin, not one per item. Pinning it per item
+ * drove a small folio's refcount past INT_MAX after 2,048 such buffers.
+ */
+static void create_list_one_page_many_times_test(struct kunit *test)
+{
+	u32 i, count = max(READ_ONCE(udmabuf_list_limit), 2);
+	struct test_memfd *memfd = sealed_memfd(test, 2);
+	struct udmabuf_create_item *items;
+	const int pins[2] = { 0, 1 };
+
+	items = kunit_kcalloc(test, count, sizeof(*items), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, items);
+	for (i = 0; i < count; i++)
+		items[i] = item_of(memfd, 1, 1);
+	check_buffer(test, memfd, items, count, pins);
 }
 
 static void create_list_of_files_test(struct kunit *test)
@@ -410,6 +434,77 @@ static void buffer_outlives_memfd_test(struct kunit *test)
 	dmabuf = create_ok(test, &item, 1);
 	kunit_release_action(test, test_memfd_close, memfd);
 	expect_vmap_bytes(test, dmabuf, expected);
+}
+
+/*
+ * Seals through the kernel's own F_ADD_SEALS, as on a memfd made with
+ * MFD_ALLOW_SEALING: while a buffer pins the memfd's pages, F_SEAL_WRITE
+ * fails with EBUSY; once the buffer is gone it succeeds, and then the
+ * memfd is refused.
+ */
+static void write_seal_refused_while_pinned_test(struct kunit *test)
+{
+	struct test_memfd *memfd = test_memfd(test, 4, 0);
+	struct udmabuf_create_item item = item_of(memfd, 1, 2);
+	struct dma_buf *dmabuf;
+
+	/* memfd_create(MFD_ALLOW_SEALING) lifts F_SEAL_SEAL, nothing else. */
+	SHMEM_I(file_inode(memfd->file))->seals &= ~F_SEAL_SEAL;
+	KUNIT_EXPECT_EQ(test, -EINVAL,
+			PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(&item, 1)));
+	KUNIT_ASSERT_EQ(test, 0, memfd_fcntl(memfd->file, F_ADD_SEALS,
+					     F_SEAL_SHRINK | F_SEAL_GROW));
+	dmabuf = create_ok(test, &item, 1);
+
+	KUNIT_EXPECT_EQ(test, -EBUSY, memfd_fcntl(memfd->file, F_ADD_SEALS,
+						  F_SEAL_WRITE));
+	put_now(test, dmabuf);
+	KUNIT_EXPECT_EQ(test, 0, memfd_fcntl(memfd->file, F_ADD_SEALS,
+					     F_SEAL_WRITE));
+	KUNIT_EXPECT_EQ(test, -EINVAL,
+			PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(&item, 1)));
+}
+
+/*
+ * A hole punched in the memfd after create takes the pages out of the
+ * file, not out of the buffer: the buffer keeps reading the pages it
+ * pinned, the file reads zeros there, and release drops the pins on the
+ * pages the file no longer has.
+ */
+static void hole_punched_after_create_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 4);
+	struct udmabuf_create_item item = item_of(memfd, 0, 4);
+	u8 *expected = expected_bytes(test, &memfd, &item, 1);
+	struct folio *folios[4];
+	struct dma_buf *dmabuf;
+	loff_t pos = PAGE_SIZE;
+	u8 *back;
+	u32 i;
+
+	back = kunit_kmalloc(test, 2 * PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, back);
+	dmabuf = create_ok(test, &item, 1);
+	for (i = 0; i < 4; i++) {
+		folios[i] = filemap_get_folio(memfd->file->f_mapping, i);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, folios[i]);
+	}
+
+	KUNIT_ASSERT_EQ(test, 0, vfs_fallocate(memfd->file,
+					       FALLOC_FL_PUNCH_HOLE |
+					       FALLOC_FL_KEEP_SIZE,
+					       PAGE_SIZE, 2 * PAGE_SIZE));
+	KUNIT_ASSERT_EQ(test, kernel_read(memfd->file, back, 2 * PAGE_SIZE,
+					  &pos), (ssize_t)(2 * PAGE_SIZE));
+	KUNIT_EXPECT_TRUE(test, !memchr_inv(back, 0, 2 * PAGE_SIZE));
+	expect_vmap_bytes(test, dmabuf, expected);
+
+	put_now(test, dmabuf);
+	for (i = 0; i < 4; i++) {
+		KUNIT_EXPECT_EQ_MSG(test, folio_pins(folios[i]), 0, "page %u", i);
+		KUNIT_EXPECT_FALSE(test, folio_maybe_dma_pinned(folios[i]));
+		folio_put(folios[i]);
+	}
 }
 
 /*
@@ -516,6 +611,170 @@ static void mmap_private_refused_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, (long)addr, -EINVAL);
 }
 
+/*
+ * Call the fault handler of the VMA at @addr as the fault path does, for
+ * the page at @addr. Not through a user access: UML's uaccess retries a
+ * fault that ran out of memory as if it had worked, and oopses on the
+ * missing page table. Returns 0 for a page mapped, -ENOMEM for
+ * VM_FAULT_OOM, -EFAULT for VM_FAULT_SIGBUS, -EIO for anything else.
+ */
+static int call_fault(unsigned long addr)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	vm_fault_t ret;
+
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, addr);
+	if (!vma) {
+		mmap_read_unlock(mm);
+		return -EIO;
+	}
+	ret = vma->vm_ops->fault(&(struct vm_fault) {
+		.vma = vma,
+		.address = addr,
+		.real_address = addr,
+		.pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT),
+		.flags = FAULT_FLAG_DEFAULT,
+	});
+	mmap_read_unlock(mm);
+	if (ret == VM_FAULT_NOPAGE)
+		return 0;
+	if (ret == VM_FAULT_OOM)
+		return -ENOMEM;
+	return ret == VM_FAULT_SIGBUS ? -EFAULT : -EIO;
+}
+
+static unsigned long insert_fail_addr;
+
+static vm_fault_t insert_fails_at_addr(struct vm_area_struct *vma,
+				       unsigned long addr, unsigned long pfn)
+{
+	if (addr == insert_fail_addr)
+		return VM_FAULT_OOM;
+	return vmf_insert_pfn(vma, addr, pfn);
+}
+
+/*
+ * The faulting page is mapped first; the rest is a best effort. With the
+ * VMA's first page failing to map, a fault on page 700 still succeeds
+ * and the prefault stops; the next access faults once more and maps the
+ * rest: every byte reads right, in two faults for 1,024 pages.
+ */
+static void fault_maps_faulting_page_first_test(struct kunit *test)
+{
+	const u32 nr = 1024;
+	struct test_memfd *memfd = sealed_memfd(test, nr);
+	struct udmabuf_create_item item = item_of(memfd, 0, nr);
+	u8 *expected = expected_bytes(test, &memfd, &item, 1);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	unsigned long addr, faults;
+	u8 *got;
+
+	got = test_kvmalloc(test, dmabuf->size);
+	addr = map_buffer(test, dmabuf, dmabuf->size, MAP_SHARED, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+
+	insert_fail_addr = addr;
+	kunit_activate_static_stub(test, udmabuf_insert_pfn,
+				   insert_fails_at_addr);
+	KUNIT_EXPECT_EQ(test, 0, call_fault(addr + 700 * PAGE_SIZE));
+	kunit_deactivate_static_stub(test, udmabuf_insert_pfn);
+
+	/* Page 700 needs no fault; page 0 and the rest one more. */
+	faults = current->min_flt + current->maj_flt;
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)addr +
+						700 * PAGE_SIZE, PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt, faults);
+	expect_same_bytes(test, got, expected + 700 * PAGE_SIZE, PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)addr,
+						dmabuf->size));
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
+	expect_same_bytes(test, got, expected, dmabuf->size);
+	vm_munmap(addr, dmabuf->size);
+}
+
+/* Make a fatal signal pending for the test's thread, as a SIGKILL would. */
+static void raise_fatal_signal(void)
+{
+	unsigned long flags;
+
+	lock_task_sighand(current, &flags);
+	sigaddset(&current->pending.signal, SIGKILL);
+	set_tsk_thread_flag(current, TIF_SIGPENDING);
+	unlock_task_sighand(current, &flags);
+}
+
+/*
+ * A fatal signal (the OOM killer's, say, while pinning a huge sparse
+ * memfd) ends a create before its next pin batch, with nothing left
+ * pinned, and ends a prefault after its first run: the faulting page is
+ * mapped, the rest faults later.
+ */
+static void fatal_signal_stops_pin_and_prefault_test(struct kunit *test)
+{
+	const u32 nr = 1024;
+	struct test_memfd *memfd = sealed_memfd(test, nr);
+	struct folio_counts *before = folio_counts(test, memfd);
+	struct udmabuf_create_item item = item_of(memfd, 0, nr);
+	u8 *expected = expected_bytes(test, &memfd, &item, 1);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	unsigned long addr, faults;
+	int err, ret;
+	u8 *got;
+
+	got = test_kvmalloc(test, dmabuf->size);
+	addr = map_buffer(test, dmabuf, dmabuf->size, MAP_SHARED, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+
+	raise_fatal_signal();
+	err = PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(&item, 1));
+	ret = call_fault(addr);
+	flush_signals(current);
+	KUNIT_EXPECT_EQ(test, err, -EINTR);
+	KUNIT_EXPECT_EQ(test, ret, 0);
+
+	faults = current->min_flt + current->maj_flt;
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)addr,
+						dmabuf->size));
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
+	expect_same_bytes(test, got, expected, dmabuf->size);
+	vm_munmap(addr, dmabuf->size);
+	put_now(test, dmabuf);
+	expect_unpinned(test, memfd, before);
+}
+
+/*
+ * A VMA that reaches past the buffer cannot be made through the dma-buf
+ * core; if one were, its fault gets SIGBUS (and a warning), never a frame
+ * past the end. The test prints where the expected warning starts and
+ * ends, for the log checkers to leave it out.
+ */
+static void fault_past_buffer_end_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 4);
+	struct udmabuf_create_item item = item_of(memfd, 0, 4);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	struct vm_area_struct *vma;
+	unsigned long addr;
+	int ret;
+
+	addr = map_buffer(test, dmabuf, 2 * PAGE_SIZE, MAP_SHARED, 2);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+	mmap_write_lock(current->mm);
+	vma = vma_lookup(current->mm, addr);
+	if (vma)
+		vma->vm_pgoff = 3;
+	mmap_write_unlock(current->mm);
+	KUNIT_ASSERT_NOT_NULL(test, vma);
+
+	pr_info("udmabuf-test: expected warning begins\n");
+	ret = call_fault(addr);
+	pr_info("udmabuf-test: expected warning ends\n");
+	KUNIT_EXPECT_EQ(test, ret, -EFAULT);
+	vm_munmap(addr, 2 * PAGE_SIZE);
+}
+
 /* The frame behind each page of @items, read from the page cache. */
 static unsigned long *expected_pfns(struct kunit *test,
 				    struct test_memfd *memfd,
@@ -544,20 +803,61 @@ static unsigned long *expected_pfns(struct kunit *test,
 	return pfns;
 }
 
-/* Attach an importer with a 64-bit DMA mask; skip where DMA is absent. */
+/*
+ * A device of its own for each importer, with a 64-bit DMA mask and the
+ * given segment limits; skip where there is no DMA API.
+ */
+static struct device *importer_device(struct kunit *test,
+				      unsigned int max_segment,
+				      unsigned long boundary_mask)
+{
+	static atomic_t importers = ATOMIC_INIT(0);
+	struct device_dma_parameters *parms;
+	struct device *dev;
+	char *name;
+
+	name = kunit_kzalloc(test, 32, GFP_KERNEL);
+	parms = kunit_kzalloc(test, sizeof(*parms), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, name);
+	KUNIT_ASSERT_NOT_NULL(test, parms);
+	snprintf(name, 32, "udmabuf-importer-%d", atomic_inc_return(&importers));
+	dev = kunit_device_register(test, name);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
+	dev->dma_parms = parms;
+	dma_set_max_seg_size(dev, max_segment);
+	dma_set_seg_boundary(dev, boundary_mask);
+	if (dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64)))
+		kunit_skip(test, "no DMA API here (NO_DMA)");
+	return dev;
+}
+
+/*
+ * Attach an importer that takes segments of any length, as GPUs declare
+ * theirs: what it maps shows how far the driver coalesces.
+ */
 static struct dma_buf_attachment *attach_importer(struct kunit *test,
 						  struct dma_buf *dmabuf)
 {
 	struct dma_buf_attachment *attach;
-	struct device *dev;
 
-	dev = kunit_device_register(test, "udmabuf-importer");
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
-	if (dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64)))
-		kunit_skip(test, "no DMA API here (NO_DMA)");
-	attach = dma_buf_attach(dmabuf, dev);
+	attach = dma_buf_attach(dmabuf, importer_device(test, UINT_MAX,
+							ULONG_MAX));
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
 	return attach;
+}
+
+/*
+ * The page of an importer's sg entry. Under CONFIG_DMABUF_DEBUG the dma-buf
+ * core scrambles the page links it hands importers (to catch those that
+ * use them) and keeps the low flag bits: undo that, as its unmap does.
+ */
+static struct page *importer_sg_page(struct scatterlist *sg)
+{
+	struct scatterlist plain = *sg;
+
+	if (IS_ENABLED(CONFIG_DMABUF_DEBUG))
+		plain.page_link ^= ~0xffUL;
+	return sg_page(&plain);
 }
 
 /*
@@ -582,7 +882,8 @@ static void expect_attachment_runs(struct kunit *test, struct dma_buf *dmabuf,
 
 	for_each_sgtable_sg(sgt, sg, i) {
 		KUNIT_ASSERT_LT(test, page, nr_pages);
-		KUNIT_EXPECT_EQ(test, page_to_pfn(sg_page(sg)), pfns[page]);
+		KUNIT_EXPECT_EQ(test, page_to_pfn(importer_sg_page(sg)),
+				pfns[page]);
 		KUNIT_EXPECT_EQ(test, sg->offset, 0);
 		for (len = 1; page + len < nr_pages; len++)
 			if (pfns[page + len] != pfns[page + len - 1] + 1)
@@ -651,8 +952,8 @@ KUNIT_DEFINE_ACTION_WRAPPER(kern_unmount_action, kern_unmount,
 			    struct vfsmount *);
 
 /*
- * Items that start and end inside 2 MiB folios: each item pins each
- * folio it touches once, vmap and mmap see every page at its own frame,
+ * Items that start and end inside 2 MiB folios: the buffer pins each
+ * folio the items touch once, vmap and mmap see every page at its own frame,
  * sg entries span whole contiguous runs, and release drops every pin.
  */
 static void check_huge_buffer(struct kunit *test, struct test_memfd *memfd,
@@ -677,7 +978,7 @@ static void check_huge_buffer(struct kunit *test, struct test_memfd *memfd,
 		for (folio = first / HUGE_PAGES; folio <= last / HUGE_PAGES;
 		     folio++)
 			for (page = 0; page < HUGE_PAGES; page++)
-				pins[folio * HUGE_PAGES + page]++;
+				pins[folio * HUGE_PAGES + page] = 1;
 		nr_pages += items[i].size >> PAGE_SHIFT;
 	}
 	pfns = expected_pfns(test, memfd, items, count, nr_pages);
@@ -836,6 +1137,208 @@ static void cpu_access_test(struct kunit *test)
 							DMA_BIDIRECTIONAL));
 }
 
+/*
+ * An importer's table keeps to its device's segment size and boundary,
+ * and still covers every page in order. A 2 MiB hugetlb folio is one
+ * contiguous run, so only the device's limits cut it.
+ */
+static void map_respects_device_segments_test(struct kunit *test)
+{
+#if IS_ENABLED(CONFIG_HUGETLBFS)
+	/* Segments of two pages at most, none across a four-page boundary. */
+	struct device *dev = importer_device(test, 2 * PAGE_SIZE,
+					     4 * PAGE_SIZE - 1);
+	struct dma_buf_attachment *attach;
+	struct udmabuf_create_item item;
+	struct test_memfd *memfd;
+	struct dma_buf *dmabuf;
+	struct scatterlist *sg;
+	struct sg_table *sgt;
+	unsigned long next;
+	struct file *file;
+	unsigned int i;
+
+	file = hugetlb_file_setup("udmabuf-kunit-segments", SZ_2M,
+				  VM_NORESERVE, HUGETLB_ANONHUGE_INODE, 0);
+	if (IS_ERR(file))
+		kunit_skip(test, "no hugetlb file: %ld", PTR_ERR(file));
+	memfd = install_memfd(test, file, HUGE_PAGES);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd);
+	HUGETLBFS_I(file_inode(file))->seals = F_SEAL_SHRINK;
+	/* From page 3: the first segment ends early at the boundary. */
+	item = item_of(memfd, 3, 64);
+	dmabuf = udmabuf_create_dmabuf(&item, 1);
+	if (IS_ERR(dmabuf))
+		kunit_skip(test, "no free hugetlb pages: %ld", PTR_ERR(dmabuf));
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, dma_buf_put_action,
+						  dmabuf));
+
+	attach = dma_buf_attach(dmabuf, dev);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
+	next = 0;
+	for_each_sgtable_sg(sgt, sg, i) {
+		phys_addr_t start = page_to_phys(importer_sg_page(sg)) +
+				    sg->offset;
+		phys_addr_t end = start + sg->length - 1;
+		struct udmabuf *ubuf = dmabuf->priv;
+
+		KUNIT_EXPECT_LE(test, sg->length, 2 * PAGE_SIZE);
+		KUNIT_EXPECT_EQ_MSG(test, start & ~(phys_addr_t)(4 * PAGE_SIZE - 1),
+				    end & ~(phys_addr_t)(4 * PAGE_SIZE - 1),
+				    "entry %u crosses the boundary", i);
+		KUNIT_EXPECT_EQ(test, PHYS_PFN(start),
+				folio_pfn(ubuf->slices.slice[0].folio) + 3 + next);
+		next += sg->length >> PAGE_SHIFT;
+	}
+	KUNIT_EXPECT_EQ(test, next, 64);
+	/* Pages 3, 4-5, 6-7, ..., 64-65, 66: 1 + 31 * 2 + 1 pages. */
+	KUNIT_EXPECT_EQ(test, sgt->orig_nents, 33);
+	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_TO_DEVICE);
+	dma_buf_detach(dmabuf, attach);
+#else
+	kunit_skip(test, "no hugetlbfs in this kernel");
+#endif
+}
+
+static struct sg_table *map_importer(struct kunit *test,
+				     struct dma_buf_attachment *attach)
+{
+	struct sg_table *sgt;
+
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+	KUNIT_EXPECT_NOT_ERR_OR_NULL(test, sgt);
+	return sgt;
+}
+
+static void unmap_importer(struct dma_buf_attachment *attach,
+			   struct sg_table *sgt)
+{
+	if (!IS_ERR(sgt))
+		dma_buf_unmap_attachment_unlocked(attach, sgt,
+						  DMA_BIDIRECTIONAL);
+	dma_buf_detach(attach->dmabuf, attach);
+}
+
+/*
+ * CPU brackets and importers in every order: a bracket then two
+ * importers, importers then a bracket, a write-only bracket then release.
+ * Under CONFIG_DMA_API_DEBUG none of them may be reported: the importers'
+ * mappings overlap the bracket's cachelines, so they must not sync.
+ */
+static void cpu_access_and_importers_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 8);
+	struct folio_counts *before = folio_counts(test, memfd);
+	struct udmabuf_create_item item = item_of(memfd, 0, 8);
+	struct udmabuf_allocs allocs = udmabuf_test_allocs();
+	struct dma_buf_attachment *a, *b;
+	struct dma_buf *dmabuf;
+	struct sg_table *sa, *sb;
+
+	dmabuf = create_ok(test, &item, 1);
+	if (dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE))
+		kunit_skip(test, "no DMA mapping here");
+	a = attach_importer(test, dmabuf);
+	b = attach_importer(test, dmabuf);
+	sa = map_importer(test, a);
+	sb = map_importer(test, b);
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
+							DMA_FROM_DEVICE));
+	unmap_importer(a, sa);
+	unmap_importer(b, sb);
+	put_now(test, dmabuf);
+
+	/* Importer first, then a bracket. */
+	dmabuf = create_ok(test, &item, 1);
+	a = attach_importer(test, dmabuf);
+	sa = map_importer(test, a);
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
+							  DMA_BIDIRECTIONAL));
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
+							DMA_BIDIRECTIONAL));
+	unmap_importer(a, sa);
+	put_now(test, dmabuf);
+
+	/* Only a write-only bracket, then release (unmapped as mapped). */
+	dmabuf = create_ok(test, &item, 1);
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
+							  DMA_TO_DEVICE));
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf, DMA_TO_DEVICE));
+	put_now(test, dmabuf);
+
+	expect_unpinned(test, memfd, before);
+	udmabuf_test_expect_allocs(test, &allocs);
+}
+
+/* Eight threads begin CPU access on one fresh buffer at once. */
+struct sync_racer {
+	struct work_struct work;
+	struct sync_race *race;
+	int ret;
+};
+
+struct sync_race {
+	struct sync_racer racer[8];
+	struct dma_buf *dmabuf;
+	struct completion go;
+	atomic_t waiting;
+};
+
+static void sync_race_work(struct work_struct *work)
+{
+	struct sync_racer *racer = container_of(work, struct sync_racer, work);
+	struct sync_race *race = racer->race;
+
+	/* Wait (sleeping, so all can start) until every thread is here. */
+	if (atomic_dec_and_test(&race->waiting))
+		complete_all(&race->go);
+	wait_for_completion(&race->go);
+	racer->ret = dma_buf_begin_cpu_access(race->dmabuf, DMA_FROM_DEVICE);
+	if (!racer->ret)
+		racer->ret = dma_buf_end_cpu_access(race->dmabuf,
+						    DMA_FROM_DEVICE);
+}
+
+/*
+ * The first CPU bracket, from eight threads at once: each succeeds, the
+ * misc device's mapping is made once, and release frees it (nothing of
+ * the driver's is left allocated).
+ */
+static void first_sync_race_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 16);
+	struct udmabuf_create_item item = item_of(memfd, 0, 16);
+	struct udmabuf_allocs allocs = udmabuf_test_allocs();
+	struct workqueue_struct *wq;
+	struct sync_race *race;
+	struct udmabuf *ubuf;
+	unsigned int i;
+
+	race = kunit_kzalloc(test, sizeof(*race), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, race);
+	wq = alloc_workqueue("udmabuf-kunit-race", WQ_UNBOUND,
+			     ARRAY_SIZE(race->racer));
+	KUNIT_ASSERT_NOT_NULL(test, wq);
+	race->dmabuf = create_ok(test, &item, 1);
+	ubuf = race->dmabuf->priv;
+	init_completion(&race->go);
+	atomic_set(&race->waiting, ARRAY_SIZE(race->racer));
+	for (i = 0; i < ARRAY_SIZE(race->racer); i++) {
+		race->racer[i].race = race;
+		INIT_WORK(&race->racer[i].work, sync_race_work);
+		queue_work(wq, &race->racer[i].work);
+	}
+	destroy_workqueue(wq);
+	for (i = 0; i < ARRAY_SIZE(race->racer); i++)
+		KUNIT_EXPECT_EQ_MSG(test, race->racer[i].ret, 0, "thread %u", i);
+	KUNIT_EXPECT_NOT_NULL(test, ubuf->cpu_sgt);
+	put_now(test, race->dmabuf);
+	udmabuf_test_expect_allocs(test, &allocs);
+}
+
 struct refusal_case {
 	const char *name;
 	int seals;
@@ -844,6 +1347,7 @@ struct refusal_case {
 	int ret;
 	bool bad_fd;
 	bool not_memfd;
+	bool over_size_limit;
 };
 
 #define MEMFD_PAGES	4
@@ -862,8 +1366,8 @@ static const struct refusal_case refusal_cases[] = {
 	{ "starts at the end", F_SEAL_SHRINK, PG(MEMFD_PAGES), PG(1), -EINVAL },
 	{ "offset plus size overflows", F_SEAL_SHRINK, U64_MAX & PAGE_MASK,
 	  PG(2), -EINVAL },
-	{ "over size_limit_mb", F_SEAL_SHRINK, 0, 64 * SZ_1M + PAGE_SIZE,
-	  -EINVAL },
+	{ "over size_limit_mb", F_SEAL_SHRINK, 0, 0, -EINVAL,
+	  .over_size_limit = true },
 };
 
 KUNIT_ARRAY_PARAM_DESC(refusal, refusal_cases, name);
@@ -888,6 +1392,9 @@ static void refusal_test(struct kunit *test)
 		items[0] = items[1];
 	if (c->bad_fd)
 		items[1].memfd = -1;
+	if (c->over_size_limit)
+		items[1].size = (u64)READ_ONCE(udmabuf_size_limit_mb) * SZ_1M +
+				PAGE_SIZE - items[0].size;
 	if (c->not_memfd) {
 		other = anon_inode_getfile("udmabuf-kunit", &simple_dir_operations,
 					   NULL, O_RDWR);
@@ -1037,7 +1544,7 @@ static void ioctl_list_count_refused_test(struct kunit *test)
 	struct test_memfd *memfd = sealed_memfd(test, 1);
 	struct folio_counts *before = folio_counts(test, memfd);
 	struct udmabuf_create_item *items;
-	u32 i, over = 1025;
+	u32 i, over = READ_ONCE(udmabuf_list_limit) + 1;
 	long fd;
 
 	items = kunit_kcalloc(test, over, sizeof(*items), GFP_KERNEL);
@@ -1053,6 +1560,79 @@ static void ioctl_list_count_refused_test(struct kunit *test)
 	fd = ioctl_create_list(test, 0, items, over - 1);
 	KUNIT_ASSERT_GE(test, fd, 0);
 	close_now(fd);
+	expect_unpinned(test, memfd, before);
+}
+
+struct saved_param {
+	int *param;
+	int value;
+};
+
+static void restore_param(void *ctx)
+{
+	struct saved_param *saved = ctx;
+
+	WRITE_ONCE(*saved->param, saved->value);
+}
+
+/* Set a module parameter for the rest of the test. */
+static void set_param(struct kunit *test, int *param, int value)
+{
+	struct saved_param *saved = kunit_kzalloc(test, sizeof(*saved),
+						  GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, saved);
+	saved->param = param;
+	saved->value = READ_ONCE(*param);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, restore_param, saved));
+	WRITE_ONCE(*param, value);
+}
+
+/*
+ * The limits are read on every request: raised, lowered, and at 0 or
+ * less (every request refused), as MODULE_PARM_DESC says.
+ */
+static void limits_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 512);
+	struct folio_counts *before = folio_counts(test, memfd);
+	struct udmabuf_create_item one = item_of(memfd, 0, 1);
+	struct udmabuf_create_item mib = item_of(memfd, 0, SZ_1M >> PAGE_SHIFT);
+	struct udmabuf_create_item *items;
+	const u32 raised = 2048;
+	long fd;
+	u32 i;
+
+	set_param(test, &udmabuf_size_limit_mb, 1);
+	set_param(test, &udmabuf_list_limit, raised);
+	KUNIT_EXPECT_EQ(test, -EINVAL,
+			PTR_ERR_OR_ZERO(udmabuf_create_dmabuf((struct udmabuf_create_item[]) {
+				mib, one }, 2)));
+	put_now(test, create_ok(test, &mib, 1));
+
+	/* 2,048 one-page items: 8 MiB. */
+	WRITE_ONCE(udmabuf_size_limit_mb, 8);
+	items = kunit_kcalloc(test, raised + 1, sizeof(*items), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, items);
+	for (i = 0; i <= raised; i++)
+		items[i] = item_of(memfd, i % 256, 1);
+	fd = ioctl_create_list(test, 0, items, raised);
+	KUNIT_EXPECT_GE(test, fd, 0);
+	if (fd >= 0)
+		close_now(fd);
+	KUNIT_EXPECT_EQ(test, -EINVAL,
+			ioctl_create_list(test, 0, items, raised + 1));
+
+	for (i = 0; i < 2; i++) {
+		WRITE_ONCE(udmabuf_size_limit_mb, -(int)i);
+		KUNIT_EXPECT_EQ(test, -EINVAL,
+				PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(&one, 1)));
+		WRITE_ONCE(udmabuf_size_limit_mb, 1);
+		WRITE_ONCE(udmabuf_list_limit, -(int)i);
+		KUNIT_EXPECT_EQ(test, -EINVAL,
+				ioctl_create_list(test, 0, items, 1));
+	}
 	expect_unpinned(test, memfd, before);
 }
 
@@ -1441,34 +2021,10 @@ static void prepare_mapping(struct fault_op *op)
 	KUNIT_ASSERT_FALSE(op->test, IS_ERR_VALUE(op->addr));
 }
 
-/*
- * The mapping's first fault, called as the fault path calls it. Not
- * through a user access: UML's uaccess retries a fault that ran out of
- * memory as if it had worked, and oopses on the missing page table.
- */
+/* The mapping's first fault, at its first page (see call_fault()). */
 static int run_first_fault(struct fault_op *op)
 {
-	struct mm_struct *mm = current->mm;
-	struct vm_area_struct *vma;
-	vm_fault_t ret;
-
-	mmap_read_lock(mm);
-	vma = vma_lookup(mm, op->addr);
-	if (!vma) {
-		mmap_read_unlock(mm);
-		return -ENOENT;
-	}
-	ret = vma->vm_ops->fault(&(struct vm_fault) {
-		.vma = vma,
-		.address = op->addr,
-		.real_address = op->addr,
-		.pgoff = vma->vm_pgoff,
-		.flags = FAULT_FLAG_DEFAULT,
-	});
-	mmap_read_unlock(mm);
-	if (ret == VM_FAULT_NOPAGE)
-		return 0;
-	return ret == VM_FAULT_OOM ? -ENOMEM : -EIO;
+	return call_fault(op->addr);
 }
 
 /* Unmapped, so that the next fault needs page tables again. */
@@ -1479,8 +2035,10 @@ static void undo_mapping(struct fault_op *op)
 
 /*
  * The first fault with each allocation failing in turn (the page tables
- * vmf_insert_pfn() needs): VM_FAULT_OOM, nothing pinned or left
- * allocated. Then a mapping reads every byte of the buffer.
+ * vmf_insert_pfn() needs): VM_FAULT_OOM while the faulting page cannot be
+ * mapped, nothing pinned or left allocated; once it can, the fault
+ * succeeds however much of the prefault fails. Then a mapping reads every
+ * byte of the buffer.
  */
 static void mmap_allocation_failure_at_each_point_test(struct kunit *test)
 {
@@ -1663,22 +2221,32 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(create_one_page_test),
 	KUNIT_CASE(create_whole_file_test),
 	KUNIT_CASE(create_list_sharing_folios_test),
+	KUNIT_CASE(create_list_one_page_many_times_test),
 	KUNIT_CASE(create_list_of_files_test),
 	KUNIT_CASE(buffer_outlives_memfd_test),
+	KUNIT_CASE(write_seal_refused_while_pinned_test),
+	KUNIT_CASE(hole_punched_after_create_test),
 	KUNIT_CASE(vmap_maps_every_pfn_test),
 	KUNIT_CASE(mmap_reads_all_pages_in_one_fault_test),
 	KUNIT_CASE(mmap_at_offset_test),
 	KUNIT_CASE(mmap_writes_reach_memfd_test),
 	KUNIT_CASE(mmap_private_refused_test),
+	KUNIT_CASE(fault_maps_faulting_page_first_test),
+	KUNIT_CASE(fault_past_buffer_end_test),
+	KUNIT_CASE(fatal_signal_stops_pin_and_prefault_test),
 	KUNIT_CASE(map_attachment_test),
 	KUNIT_CASE(thp_items_inside_huge_folios_test),
 	KUNIT_CASE(hugetlb_items_inside_huge_folios_test),
 	KUNIT_CASE(cpu_access_test),
+	KUNIT_CASE(map_respects_device_segments_test),
+	KUNIT_CASE(cpu_access_and_importers_test),
+	KUNIT_CASE(first_sync_race_test),
 	KUNIT_CASE_PARAM(refusal_test, refusal_gen_params),
 	KUNIT_CASE(ioctl_create_list_test),
 	KUNIT_CASE(ioctl_create_test),
 	KUNIT_CASE(ioctl_list_count_refused_test),
 	KUNIT_CASE(ioctl_list_items_unreadable_test),
+	KUNIT_CASE(limits_test),
 	KUNIT_CASE(pin_failure_at_each_call_test),
 	KUNIT_CASE(pin_fewer_folios_than_asked_test),
 	KUNIT_CASE(pin_returning_nothing_test),

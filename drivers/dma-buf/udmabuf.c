@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 /*
  * udmabuf: dma-bufs made of ranges of sealed memfds (shmem or hugetlb).
  *
@@ -23,8 +25,8 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
-#include <linux/once.h>
 #include <linux/pagevec.h>
+#include <linux/sched/signal.h>
 #include <linux/scatterlist.h>
 #include <linux/shmem_fs.h>
 #include <linux/sizes.h>
@@ -35,15 +37,18 @@
 #include <linux/vmalloc.h>
 
 #include "udmabuf-kunit.h"
+#include "udmabuf-priv.h"
 #include "udmabuf-slices.h"
 
-static int list_limit = 1024;
-module_param(list_limit, int, 0644);
-MODULE_PARM_DESC(list_limit, "Most items one UDMABUF_CREATE_LIST may name (default 1024)");
+VISIBLE_IF_KUNIT int udmabuf_list_limit = 1024;
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_list_limit);
+module_param_named(list_limit, udmabuf_list_limit, int, 0644);
+MODULE_PARM_DESC(list_limit, "Most items one UDMABUF_CREATE_LIST may name (default 1024; 0 or less refuses every list)");
 
-static int size_limit_mb = 64;
-module_param(size_limit_mb, int, 0644);
-MODULE_PARM_DESC(size_limit_mb, "Largest buffer, in MiB (default 64)");
+VISIBLE_IF_KUNIT int udmabuf_size_limit_mb = 64;
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_size_limit_mb);
+module_param_named(size_limit_mb, udmabuf_size_limit_mb, int, 0644);
+MODULE_PARM_DESC(size_limit_mb, "Largest buffer, in MiB (default 64; 0 or less refuses every buffer; at most 16 TiB with 4 KiB pages)");
 
 /*
  * Folios asked of memfd_pin_folios() per call, on the stack. A multiple of
@@ -53,10 +58,11 @@ MODULE_PARM_DESC(size_limit_mb, "Largest buffer, in MiB (default 64)");
 #define UDMABUF_PIN_BATCH	(2 * PAGEVEC_SIZE)
 
 static struct miscdevice udmabuf_misc;
+static struct device_dma_parameters udmabuf_dma_parms;
 
 static u64 udmabuf_max_pages(void)
 {
-	int mb = READ_ONCE(size_limit_mb);
+	int mb = READ_ONCE(udmabuf_size_limit_mb);
 
 	return mb > 0 ? (u64)mb * SZ_1M >> PAGE_SHIFT : 0;
 }
@@ -90,12 +96,19 @@ static struct sg_table *udmabuf_map_sgt(struct udmabuf *ubuf,
 	struct sg_table *sgt;
 	int ret;
 
-	sgt = kzalloc(sizeof(*sgt), GFP_KERNEL);
+	sgt = kzalloc(sizeof(*sgt), GFP_KERNEL_ACCOUNT);
 	if (!sgt)
 		return ERR_PTR(-ENOMEM);
 
+	/*
+	 * The segment limit is the device's (64 KiB where it has no DMA
+	 * parameters); the mapping size limit (swiotlb's) applies to each
+	 * segment, as each is bounced on its own.
+	 */
 	ret = udmabuf_slices_to_sgt(&ubuf->slices, sgt,
-				    dma_max_mapping_size(dev));
+				    min_t(size_t, dma_get_max_seg_size(dev),
+					  dma_max_mapping_size(dev)),
+				    dma_get_seg_boundary(dev));
 	if (ret)
 		goto free_sgt;
 
@@ -119,46 +132,108 @@ static void udmabuf_unmap_sgt(struct device *dev, struct sg_table *sgt,
 	kfree(sgt);
 }
 
+/*
+ * Importers map without a cache sync, and unmap without one. The dma-buf
+ * contract has the CPU bracket its access with DMA_BUF_IOCTL_SYNC, whose
+ * end syncs the pages for devices, so a sync here would repeat that work
+ * on every map. It would also make the DMA-API debugger report the
+ * importer's mapping as overlapping the CPU bracket's (a syncing mapping of
+ * cachelines already mapped is an error to it). 6.12's driver maps its
+ * importers the same way.
+ */
 static struct sg_table *
 udmabuf_map_dma_buf(struct dma_buf_attachment *attach,
 		    enum dma_data_direction dir)
 {
-	return udmabuf_map_sgt(attach->dmabuf->priv, attach->dev, dir, 0);
+	return udmabuf_map_sgt(attach->dmabuf->priv, attach->dev, dir,
+			       DMA_ATTR_SKIP_CPU_SYNC);
 }
 
 static void udmabuf_unmap_dma_buf(struct dma_buf_attachment *attach,
 				  struct sg_table *sgt,
 				  enum dma_data_direction dir)
 {
-	udmabuf_unmap_sgt(attach->dev, sgt, dir, 0);
+	udmabuf_unmap_sgt(attach->dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
+}
+
+/**
+ * udmabuf_insert_pfn - map one page of a buffer into a VMA
+ * @vma: the VMA
+ * @addr: the address of the page
+ * @pfn: the frame to map there
+ *
+ * vmf_insert_pfn(), behind a KUnit static stub so that tests can make the
+ * insertion of one chosen page fail.
+ *
+ * Return: VM_FAULT_NOPAGE, or the VM_FAULT_* error.
+ */
+VISIBLE_IF_KUNIT vm_fault_t udmabuf_insert_pfn(struct vm_area_struct *vma,
+					       unsigned long addr,
+					       unsigned long pfn)
+{
+	KUNIT_STATIC_STUB_REDIRECT(udmabuf_insert_pfn, vma, addr, pfn);
+	return vmf_insert_pfn(vma, addr, pfn);
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_insert_pfn);
+
+/*
+ * Map the whole VMA, as far as it goes. Runs are cut at a page table's
+ * worth of pages, with a resched point between them, so that a contiguous
+ * run of gigabytes does not hold the CPU; a fatal signal ends the walk. A
+ * page that cannot be mapped ends it too: it and those after it are left
+ * for later faults.
+ */
+static void udmabuf_prefault(struct vm_area_struct *vma,
+			     const struct udmabuf_slices *slices)
+{
+	unsigned long addr = vma->vm_start;
+	struct udmabuf_pfn_run run;
+	unsigned long pfn;
+	pgoff_t len, i;
+
+	udmabuf_pfn_run_start(&run, slices, vma->vm_pgoff, vma_pages(vma),
+			      PTRS_PER_PTE);
+	while (udmabuf_pfn_run_next(&run, &pfn, &len)) {
+		for (i = 0; i < len; i++, addr += PAGE_SIZE)
+			if (udmabuf_insert_pfn(vma, addr, pfn + i) !=
+			    VM_FAULT_NOPAGE)
+				return;
+		if (fatal_signal_pending(current))
+			return;
+		cond_resched();
+	}
 }
 
 /*
  * The buffer's memory is pinned for its whole life, so there is nothing to
- * fault in lazily: the first fault maps every page of the VMA, and touching
- * all of it costs one fault instead of one per page.
+ * fault in lazily. The first fault maps the faulting page, then the rest of
+ * the VMA as a best effort: touching all of it costs one fault instead of
+ * one per page, and only the faulting page can fail the access.
  */
 static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct udmabuf *ubuf = vma->vm_private_data;
-	unsigned long addr = vma->vm_start;
 	struct udmabuf_pfn_run run;
 	unsigned long pfn;
-	pgoff_t len, i;
+	pgoff_t len;
 	vm_fault_t ret;
 
-	udmabuf_pfn_run_start(&run, &ubuf->slices, vma->vm_pgoff,
-			      vma_pages(vma), 0);
-	while (udmabuf_pfn_run_next(&run, &pfn, &len)) {
-		for (i = 0; i < len; i++, addr += PAGE_SIZE) {
-			ret = vmf_insert_pfn(vma, addr, pfn + i);
-			if (ret != VM_FAULT_NOPAGE)
-				return ret;
-		}
-		cond_resched();
-	}
-	return VM_FAULT_NOPAGE;
+	/*
+	 * The dma-buf core refuses a VMA that reaches past the buffer, and
+	 * VM_DONTEXPAND keeps one from growing there: never map past the end.
+	 */
+	if (WARN_ON_ONCE(vma_pages(vma) > ubuf->slices.nr_pages ||
+			 vma->vm_pgoff > ubuf->slices.nr_pages -
+					 vma_pages(vma)))
+		return VM_FAULT_SIGBUS;
+
+	udmabuf_pfn_run_start(&run, &ubuf->slices, vmf->pgoff, 1, 1);
+	udmabuf_pfn_run_next(&run, &pfn, &len);
+	ret = udmabuf_insert_pfn(vma, vmf->address, pfn);
+	if (ret == VM_FAULT_NOPAGE)
+		udmabuf_prefault(vma, &ubuf->slices);
+	return ret;
 }
 
 static const struct vm_operations_struct udmabuf_vm_ops = {
@@ -205,21 +280,6 @@ static void udmabuf_vunmap(struct dma_buf *dmabuf, struct iosys_map *map)
 }
 
 /*
- * The misc device only brackets CPU access with cache syncs, so it gets
- * its DMA mask when the first bracket needs one. Without a mask (no DMA
- * API) brackets fail; mmap, vmap and importers work all the same.
- */
-static void udmabuf_set_dma_mask(void)
-{
-	int ret = dma_coerce_mask_and_coherent(udmabuf_misc.this_device,
-					       DMA_BIT_MASK(64));
-
-	if (ret)
-		pr_warn("udmabuf: no DMA mask (%d), CPU access syncs fail\n",
-			ret);
-}
-
-/*
  * Both ends of a CPU access bracket sync the caches through one mapping
  * for the misc device, made by the first begin and kept until release. It
  * is bidirectional, so any later bracket may sync through it.
@@ -235,7 +295,6 @@ static int udmabuf_cpu_access(struct dma_buf *dmabuf,
 	if (!ubuf->cpu_sgt) {
 		if (!begin)
 			return -EINVAL;
-		DO_ONCE_SLEEPABLE(udmabuf_set_dma_mask);
 		sgt = udmabuf_map_sgt(ubuf, dev, DMA_BIDIRECTIONAL,
 				      DMA_ATTR_SKIP_CPU_SYNC);
 		if (IS_ERR(sgt))
@@ -263,7 +322,7 @@ static int udmabuf_end_cpu_access(struct dma_buf *dmabuf,
 
 static struct udmabuf *udmabuf_alloc(void)
 {
-	struct udmabuf *ubuf = kzalloc(sizeof(*ubuf), GFP_KERNEL);
+	struct udmabuf *ubuf = kzalloc(sizeof(*ubuf), GFP_KERNEL_ACCOUNT);
 
 	if (ubuf)
 		mutex_init(&ubuf->cpu_sgt_lock);
@@ -338,6 +397,9 @@ static int udmabuf_pin_range(struct udmabuf *ubuf, struct file *memfd,
 		long nr;
 		int ret;
 
+		/* Pinning allocates what a sparse memfd lacks: let it be killed. */
+		if (fatal_signal_pending(current))
+			return -EINTR;
 		nr = udmabuf_pin_folios(memfd, start, last, batch,
 					ARRAY_SIZE(batch), &offset);
 		if (nr <= 0)
@@ -363,10 +425,15 @@ static int udmabuf_pin_range(struct udmabuf *ubuf, struct file *memfd,
 	return 0;
 }
 
+/*
+ * Pin the pages one item names, appending them to @ubuf, and say in
+ * @extent where they went.
+ */
 static int udmabuf_pin_item(struct udmabuf *ubuf,
 			    const struct udmabuf_create_item *item,
-			    u32 max_slices)
+			    u32 max_slices, struct udmabuf_extent *extent)
 {
+	u32 first_slice = ubuf->slices.nr_slices;
 	struct file *memfd;
 	struct inode *inode;
 	int ret;
@@ -393,6 +460,14 @@ static int udmabuf_pin_item(struct udmabuf *ubuf,
 		ret = udmabuf_pin_range(ubuf, memfd, item->offset,
 					item->size >> PAGE_SHIFT, max_slices);
 	inode_unlock_shared(inode);
+
+	*extent = (struct udmabuf_extent) {
+		.mapping = memfd->f_mapping,
+		.first = item->offset >> PAGE_SHIFT,
+		.end = (item->offset + item->size) >> PAGE_SHIFT,
+		.slice = first_slice,
+		.nr_slices = ubuf->slices.nr_slices - first_slice,
+	};
 put:
 	fput(memfd);
 	return ret;
@@ -427,16 +502,18 @@ EXPORT_SYMBOL_IF_KUNIT(udmabuf_export);
  * @count: entries in @items
  *
  * Validates every item before touching a file, then pins range after
- * range. On any failure all pins taken so far are dropped and nothing is
- * left allocated.
+ * range, and keeps one pin per distinct folio. On any failure all pins
+ * taken so far are dropped and nothing is left allocated.
  *
  * Return: the new dma-buf, or an ERR_PTR(): -EINVAL for a bad range, bad
  * seals or too large a buffer, -EBADFD for a descriptor that is not a
- * shmem or hugetlb memfd, -ENOMEM, or the pin's error.
+ * shmem or hugetlb memfd, -ENOMEM, -EINTR when a fatal signal came while
+ * pinning, or the pin's error.
  */
 VISIBLE_IF_KUNIT struct dma_buf *
 udmabuf_create_dmabuf(const struct udmabuf_create_item *items, u32 count)
 {
+	struct udmabuf_extent one, *extents = &one;
 	struct dma_buf *dmabuf;
 	struct udmabuf *ubuf;
 	u32 nr_pages, i;
@@ -449,12 +526,24 @@ udmabuf_create_dmabuf(const struct udmabuf_create_item *items, u32 count)
 	ubuf = udmabuf_alloc();
 	if (!ubuf)
 		return ERR_PTR(-ENOMEM);
+	if (count > 1)
+		extents = kvmalloc_array(count, sizeof(*extents), UDMABUF_GFP);
+	if (!extents) {
+		ret = -ENOMEM;
+		goto free;
+	}
 
 	for (i = 0; i < count; i++) {
-		ret = udmabuf_pin_item(ubuf, &items[i], nr_pages);
+		ret = udmabuf_pin_item(ubuf, &items[i], nr_pages, &extents[i]);
 		if (ret)
-			goto free;
+			break;
 	}
+	if (!ret)
+		ret = udmabuf_slices_dedup(&ubuf->slices, extents, count);
+	if (extents != &one)
+		kvfree(extents);
+	if (ret)
+		goto free;
 	udmabuf_slices_trim(&ubuf->slices);
 
 	dmabuf = udmabuf_export(ubuf);
@@ -498,10 +587,10 @@ udmabuf_read_request(unsigned int cmd, void __user *arg,
 
 	if (copy_from_user(head, list, sizeof(*head)))
 		return ERR_PTR(-EFAULT);
-	limit = READ_ONCE(list_limit);
+	limit = READ_ONCE(udmabuf_list_limit);
 	if (!head->count || limit < 0 || head->count > limit)
 		return ERR_PTR(-EINVAL);
-	return memdup_array_user(list->list, head->count, sizeof(*single));
+	return vmemdup_array_user(list->list, head->count, sizeof(*single));
 }
 
 /**
@@ -533,7 +622,7 @@ VISIBLE_IF_KUNIT long udmabuf_ioctl(struct file *file, unsigned int cmd,
 
 	dmabuf = udmabuf_create_dmabuf(items, head.count);
 	if (items != &single)
-		kfree(items);
+		kvfree(items);
 	if (IS_ERR(dmabuf))
 		return PTR_ERR(dmabuf);
 
@@ -556,7 +645,37 @@ static struct miscdevice udmabuf_misc = {
 	.name = "udmabuf",
 	.fops = &udmabuf_fops,
 };
-module_misc_device(udmabuf_misc);
+
+/*
+ * The misc device maps buffers only to sync caches around CPU access, so
+ * its segments may be as long as an sg entry holds. Without a DMA mask (no
+ * DMA API on the architecture) DMA_BUF_IOCTL_SYNC fails with the mapping's
+ * error; mmap, vmap and importers work all the same.
+ */
+static int __init udmabuf_init(void)
+{
+	struct device *dev;
+	int ret;
+
+	ret = misc_register(&udmabuf_misc);
+	if (ret)
+		return ret;
+
+	dev = udmabuf_misc.this_device;
+	dev->dma_parms = &udmabuf_dma_parms;
+	dma_set_max_seg_size(dev, UINT_MAX);
+	ret = dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64));
+	if (ret)
+		pr_warn("no DMA mask (%d): DMA_BUF_IOCTL_SYNC will fail\n", ret);
+	return 0;
+}
+module_init(udmabuf_init);
+
+static void __exit udmabuf_exit(void)
+{
+	misc_deregister(&udmabuf_misc);
+}
+module_exit(udmabuf_exit);
 
 MODULE_DESCRIPTION("Userspace memfd ranges as dma-bufs");
 MODULE_LICENSE("GPL");

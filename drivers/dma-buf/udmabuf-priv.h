@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The exporter's side of one udmabuf, as udmabuf.c keeps it.
+ */
+#ifndef _UDMABUF_PRIV_H
+#define _UDMABUF_PRIV_H
+
+#include <linux/mutex.h>
+
+#include "udmabuf-slices.h"
+
+/**
+ * struct udmabuf - the exporter's side of one buffer
+ * @slices: the pinned memory, in buffer order
+ * @cpu_sgt: mapping for the misc device, made on the first CPU access
+ *	bracket and kept until release, so begin/end can sync caches
+ * @cpu_sgt_lock: serialises making @cpu_sgt and syncing through it
+ */
+struct udmabuf {
+	struct udmabuf_slices slices;
+	struct sg_table *cpu_sgt;
+	struct mutex cpu_sgt_lock; /* guards cpu_sgt */
+};
+
+#endif /* _UDMABUF_PRIV_H */
