@@ -8,8 +8,10 @@ init fences each program's output with "==== BEGIN name" and
 "==== END name exit=N" (or signal=N). Inside, TAP result lines
 ("ok N name", "not ok N name", "... # SKIP") are cases. A program that
 ends badly without a failed case, or never ends (crash, hang), counts as
-one failure. Writes kunit.py-style JSON for tools/kunit-total.py and
-prints a short report; exits 1 on any failure.
+one failure. A kernel report anywhere in the log (a WARN, BUG, oops,
+KASAN, UBSAN, lockdep, DMA-API debugger, kmemleak or KFENCE line) fails
+the case "no kernel report". Writes kunit.py-style JSON for
+tools/kunit-total.py and prints a short report; exits 1 on any failure.
 """
 
 import json
@@ -17,6 +19,11 @@ import re
 import sys
 
 RESULT = re.compile(r"^(not ok|ok) \d+ (.*?)(?:\s+#\s*(SKIP|skip).*)?$")
+REPORT = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|KASAN|UBSAN|"
+                    r"possible circular locking|possible recursive locking|"
+                    r"DEBUG_LOCKS_WARN_ON|DMA-API: (?!preallocated|debugging enabled)|"
+                    r"kmemleak|KFENCE|"
+                    r"list_add corruption|list_del corruption|ODEBUG:")
 
 
 def parse(lines):
@@ -54,6 +61,12 @@ def main(log, out, label):
     if not done:
         groups.append({"name": "vm", "sub_groups": [], "test_cases": [
             {"name": "VM reached the end of its programs", "status": "FAIL"}]})
+    reports = [l.rstrip() for l in lines if REPORT.search(l)]
+    for line in reports[:10]:
+        print(f"{label}: kernel report: {line}")
+    groups.append({"name": "kernel", "sub_groups": [], "test_cases": [
+        {"name": "no kernel report",
+         "status": "FAIL" if reports else "PASS"}]})
     bad = 0
     for g in groups:
         for c in g["test_cases"]:
