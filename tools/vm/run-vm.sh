@@ -23,7 +23,7 @@ if [ ! -f "$out/headers/include/linux/udmabuf.h" ]; then
 		INSTALL_HDR_PATH="$out/headers" headers_install >/dev/null
 fi
 
-cflags=(-static -O2 -Wall -Wextra -Wno-sign-compare -Wno-unused-parameter
+cflags=(-static -pthread -O2 -Wall -Wextra -Wno-sign-compare -Wno-unused-parameter
 	-Wno-clobbered
 	-I"$out/headers/include" -I"$vm" -I"$tree/tools/testing/selftests")
 build() { # output source...
@@ -60,7 +60,7 @@ list=$out/initramfs.list
 
 kernel=$kbuild/arch/x86/boot/bzImage
 qemu=(qemu-system-x86_64 -nodefaults -nographic -no-reboot -serial stdio
-	-m "${VM_MEM:-3G}" -smp 2 -kernel "$kernel"
+	-m "${VM_MEM:-6G}" -smp 2 -kernel "$kernel"
 	-initrd "$out/initramfs.cpio.gz")
 cmdline="console=ttyS0 panic=-1 kunit.enable=0 hugepages=${VM_HUGEPAGES:-1100} hugetlb_free_vmemmap=on"
 # The guest finds no HPET or PM timer to calibrate its TSC against and

@@ -4,12 +4,21 @@
  * mappings and their limits, bytes both ways for shmem (4 KiB and THP)
  * and hugetlb (2 MiB) memfds, list items sharing folios, fault counts,
  * fork, buffers outliving their memfd, DMA_BUF_IOCTL_SYNC, and no pin
- * left behind (a pinned memfd refuses F_SEAL_WRITE with EBUSY).
+ * left behind (a pinned memfd refuses F_SEAL_WRITE with EBUSY). Then what
+ * broke udmabufs in 2024-2026: faults after the VMA is split, cut or
+ * moved, racing first faults and first syncs, one page in thousands of
+ * buffers, raised limits, and an importer (vgem) under the DMA-API
+ * debugger.
  */
 #include "udmabuf-user.h"
 
+#include <drm/drm.h>
 #include <linux/dma-buf.h>
+#include <pthread.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "kselftest_harness.h"
 
@@ -29,6 +38,43 @@ static long read_param(const char *name, long fallback)
 		fclose(f);
 	}
 	return value;
+}
+
+static int write_param(const char *name, long value)
+{
+	char path[128];
+	FILE *f;
+	int ret;
+
+	snprintf(path, sizeof(path), "/sys/module/udmabuf/parameters/%s", name);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	ret = fprintf(f, "%ld\n", value) < 0 ? -EIO : 0;
+	if (fclose(f))
+		ret = -errno;
+	return ret;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Set shmem's THP policy ("always" or "never"); false if it cannot. */
+static bool thp_shmem(const char *policy)
+{
+	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+		      O_WRONLY);
+	bool ok = fd >= 0 &&
+		  write(fd, policy, strlen(policy)) == (ssize_t)strlen(policy);
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
 }
 
 /* A sealed memfd filled with the pattern of @seed, as a test fixture. */
@@ -69,6 +115,8 @@ FIXTURE_SETUP(udmabuf)
 		SKIP(return, "no /dev/udmabuf");
 	self->size_limit_mb = read_param("size_limit_mb", 64);
 	self->list_limit = read_param("list_limit", 1024);
+	/* 4 KiB shmem folios unless a test asks for THP. */
+	thp_shmem("never");
 	self->memfd = patterned_memfd(16 * PAGE, 0, 7);
 	ASSERT_LE(0, self->memfd);
 }
@@ -331,16 +379,6 @@ TEST_F(udmabuf, mmap_at_offset)
 	close(fd);
 }
 
-static bool thp_shmem(void)
-{
-	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
-		      O_WRONLY);
-	bool ok = fd >= 0 && write(fd, "always", 6) == 6;
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
 
 TEST_F(udmabuf, thp_items_inside_huge_folios)
 {
@@ -352,7 +390,7 @@ TEST_F(udmabuf, thp_items_inside_huge_folios)
 	int memfd;
 	uint8_t *p;
 
-	if (!thp_shmem())
+	if (!thp_shmem("always"))
 		SKIP(return, "no shmem THP");
 	memfd = patterned_memfd(4 * SZ_2M, 0, 11);
 	ASSERT_LE(0, memfd);
@@ -486,6 +524,428 @@ TEST_F(udmabuf, no_pin_left_after_refused_list)
 
 	EXPECT_EQ(-EINVAL, udmabuf_create_list(self->dev, 0, items, 3));
 	EXPECT_EQ(0, write_seal(self->memfd));
+}
+
+/* A fresh shared mapping of the fixture's 16 pages, not yet faulted. */
+static uint8_t *map16(struct __test_metadata *_metadata, int fd, int prot)
+{
+	uint8_t *p = mmap(NULL, 16 * PAGE, prot, MAP_SHARED, fd, 0);
+
+	ASSERT_NE(MAP_FAILED, p);
+	return p;
+}
+
+/* mprotect() splits the VMA before its first fault: both parts work. */
+TEST_F(udmabuf, fault_after_mprotect_split)
+{
+	int fd = udmabuf_create1(self->dev, self->memfd, 0, 16 * PAGE, 0);
+	uint8_t *p, back;
+
+	ASSERT_LE(0, fd);
+	p = map16(_metadata, fd, PROT_READ | PROT_WRITE);
+	ASSERT_EQ(0, mprotect(p + 4 * PAGE, 4 * PAGE, PROT_READ));
+	EXPECT_EQ(4 * PAGE, pattern_check(p + 4 * PAGE, 7, 4 * PAGE, 4 * PAGE));
+	EXPECT_EQ(16 * PAGE, pattern_check(p, 7, 0, 16 * PAGE));
+	p[9 * PAGE] = ~p[9 * PAGE];
+	ASSERT_EQ(1, pread(self->memfd, &back, 1, 9 * PAGE));
+	EXPECT_EQ(p[9 * PAGE], back);
+	p[9 * PAGE] = ~p[9 * PAGE];
+	/* And split again once populated. */
+	ASSERT_EQ(0, mprotect(p + 12 * PAGE, PAGE, PROT_NONE));
+	EXPECT_EQ(12 * PAGE, pattern_check(p, 7, 0, 12 * PAGE));
+	munmap(p, 16 * PAGE);
+	close(fd);
+}
+
+/* A hole cut in an unfaulted mapping: what is left faults right. */
+TEST_F(udmabuf, fault_after_partial_munmap)
+{
+	int fd = udmabuf_create1(self->dev, self->memfd, 0, 16 * PAGE, 0);
+	uint8_t *p;
+
+	ASSERT_LE(0, fd);
+	p = map16(_metadata, fd, PROT_READ);
+	ASSERT_EQ(0, munmap(p + 4 * PAGE, 4 * PAGE));
+	EXPECT_EQ(8 * PAGE, pattern_check(p + 8 * PAGE, 7, 8 * PAGE, 8 * PAGE));
+	EXPECT_EQ(4 * PAGE, pattern_check(p, 7, 0, 4 * PAGE));
+	munmap(p, 4 * PAGE);
+	munmap(p + 8 * PAGE, 8 * PAGE);
+	close(fd);
+}
+
+/* A mapping moved by mremap(), before and after its first fault. */
+TEST_F(udmabuf, fault_after_mremap_move)
+{
+	int fd = udmabuf_create1(self->dev, self->memfd, 0, 16 * PAGE, 0);
+	uint8_t *p, *q, *area;
+
+	ASSERT_LE(0, fd);
+	area = mmap(NULL, 64 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	ASSERT_NE(MAP_FAILED, area);
+	for (int touched = 0; touched < 2; touched++) {
+		/* The first move leaves a hole that the second map may take. */
+		uint8_t *to = area + (touched ? 8 : 40) * PAGE;
+
+		p = map16(_metadata, fd, PROT_READ);
+		if (touched)
+			EXPECT_EQ(pattern_at(7, 0), p[0]);
+		q = mremap(p, 16 * PAGE, 16 * PAGE,
+			   MREMAP_MAYMOVE | MREMAP_FIXED, to);
+		ASSERT_EQ(to, q) TH_LOG("mremap: %s", strerror(errno));
+		EXPECT_EQ(16 * PAGE, pattern_check(q, 7, 0, 16 * PAGE));
+		munmap(q, 16 * PAGE);
+	}
+	munmap(area, 64 * PAGE);
+	close(fd);
+}
+
+struct reader {
+	pthread_t thread;
+	const uint8_t *p;
+	size_t size;
+	pthread_barrier_t *start;
+	size_t good;
+};
+
+static void *read_all(void *arg)
+{
+	struct reader *r = arg;
+
+	pthread_barrier_wait(r->start);
+	r->good = pattern_check(r->p, 3, 0, r->size);
+	return NULL;
+}
+
+/* Two threads take the first fault of one fresh mapping at once. */
+TEST_F(udmabuf, two_threads_fault_fresh_mapping)
+{
+	size_t size = 4 << 20;
+	int memfd = patterned_memfd(size, 0, 3), fd;
+	struct reader r[2];
+	pthread_barrier_t start;
+
+	ASSERT_LE(0, memfd);
+	fd = udmabuf_create1(self->dev, memfd, 0, size, 0);
+	ASSERT_LE(0, fd);
+	for (int round = 0; round < 4; round++) {
+		uint8_t *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+
+		ASSERT_NE(MAP_FAILED, p);
+		pthread_barrier_init(&start, NULL, 2);
+		for (int i = 0; i < 2; i++) {
+			r[i] = (struct reader) {
+				.p = p,
+				.size = size, .start = &start,
+			};
+			ASSERT_EQ(0, pthread_create(&r[i].thread, NULL,
+						    read_all, &r[i]));
+		}
+		for (int i = 0; i < 2; i++) {
+			pthread_join(r[i].thread, NULL);
+			EXPECT_EQ(size, r[i].good) TH_LOG("thread %d", i);
+		}
+		pthread_barrier_destroy(&start);
+		munmap(p, size);
+	}
+	close(fd);
+	close(memfd);
+}
+
+struct syncer {
+	pthread_t thread;
+	int fd;
+	pthread_barrier_t *start;
+	int ret;
+};
+
+static void *sync_start_end(void *arg)
+{
+	struct syncer *s = arg;
+	struct dma_buf_sync sync = {
+		.flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ,
+	};
+
+	pthread_barrier_wait(s->start);
+	s->ret = ioctl(s->fd, DMA_BUF_IOCTL_SYNC, &sync) ? -errno : 0;
+	sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ;
+	if (!s->ret)
+		s->ret = ioctl(s->fd, DMA_BUF_IOCTL_SYNC, &sync) ? -errno : 0;
+	return NULL;
+}
+
+/*
+ * The first DMA_BUF_IOCTL_SYNC from 8 threads on fresh buffers: each
+ * succeeds (and, under kmemleak or the DMA-API debugger, nothing leaks).
+ */
+TEST_F(udmabuf, first_sync_from_eight_threads)
+{
+	struct syncer s[8];
+	pthread_barrier_t start;
+
+	for (int round = 0; round < 16; round++) {
+		int fd = udmabuf_create1(self->dev, self->memfd, 0, 16 * PAGE,
+					 0);
+
+		ASSERT_LE(0, fd);
+		pthread_barrier_init(&start, NULL, 8);
+		for (int i = 0; i < 8; i++) {
+			s[i] = (struct syncer) { .fd = fd, .start = &start };
+			ASSERT_EQ(0, pthread_create(&s[i].thread, NULL,
+						    sync_start_end, &s[i]));
+		}
+		for (int i = 0; i < 8; i++) {
+			pthread_join(s[i].thread, NULL);
+			EXPECT_EQ(0, s[i].ret) TH_LOG("thread %d", i);
+		}
+		pthread_barrier_destroy(&start);
+		close(fd);
+	}
+	EXPECT_EQ(0, write_seal(self->memfd));
+}
+
+/* A write-only bracket, then close: unmapped in the direction mapped. */
+TEST_F(udmabuf, write_only_sync_then_close)
+{
+	int fd = udmabuf_create1(self->dev, self->memfd, 0, 16 * PAGE, 0);
+	struct dma_buf_sync sync = {
+		.flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE,
+	};
+
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync));
+	sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE;
+	EXPECT_EQ(0, ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync));
+	close(fd);
+	EXPECT_EQ(0, write_seal(self->memfd));
+}
+
+/*
+ * One page named list_limit times, in as many buffers as 8,192 file
+ * descriptors hold: each buffer pins the page once. Pinned once per item,
+ * its refcount passed INT_MAX after 2,048 buffers (a kernel warning, then
+ * EINVAL for every create).
+ */
+TEST_F_TIMEOUT(udmabuf, one_page_in_thousands_of_buffers, 600)
+{
+	struct rlimit nofile = { 8192, 8192 };
+	struct udmabuf_create_item *items;
+	int *fds, made = 0, fd;
+	long count = self->list_limit;
+
+	if (count <= 0)
+		SKIP(return, "list_limit is %ld", count);
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &nofile));
+	items = calloc(count, sizeof(*items));
+	fds = calloc(nofile.rlim_cur, sizeof(*fds));
+	ASSERT_TRUE(items && fds);
+	for (long i = 0; i < count; i++)
+		items[i] = (struct udmabuf_create_item) {
+			.memfd = self->memfd, .offset = 5 * PAGE, .size = PAGE,
+		};
+	for (;;) {
+		fd = udmabuf_create_list(self->dev, 0, items, count);
+		if (fd < 0)
+			break;
+		fds[made++] = fd;
+	}
+	EXPECT_EQ(-EMFILE, fd) TH_LOG("after %d buffers: %s", made,
+				      strerror(-fd));
+	EXPECT_LE(8000, made);
+	ksft_print_msg("%d buffers of %ld items on one page\n", made, count);
+	EXPECT_EQ(-EBUSY, write_seal(self->memfd));
+	for (int i = 0; i < made; i++)
+		close(fds[i]);
+	EXPECT_EQ(0, write_seal(self->memfd));
+	free(fds);
+	free(items);
+}
+
+/* Make, map, touch and release one buffer of a whole memfd, timed. */
+static void large_buffer(struct __test_metadata *_metadata, int dev,
+			 const char *what, size_t size, unsigned int mfd_flags)
+{
+	int memfd = memfd_sealed(what, size, mfd_flags, 0), fd;
+	double t0, t1, t2, t3;
+	uint8_t *p, sum;
+
+	if (memfd < 0)
+		SKIP(return, "%s memfd: %s", what, strerror(-memfd));
+	t0 = now_ms();
+	fd = udmabuf_create1(dev, memfd, 0, size, 0);
+	t1 = now_ms();
+	ASSERT_LE(0, fd) TH_LOG("%s: %s", what, strerror(-fd));
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	sum = touch_pages(p, size);
+	p[size - 1] = 0x5a;
+	t2 = now_ms();
+	munmap(p, size);
+	close(fd);
+	t3 = now_ms();
+	ksft_print_msg("%s, %zu MiB: create %.1f ms, mmap+touch %.1f ms, release %.1f ms (%u)\n",
+		       what, size >> 20, t1 - t0, t2 - t1, t3 - t2, sum);
+	EXPECT_EQ(0, write_seal(memfd));
+	close(memfd);
+}
+
+/*
+ * size_limit_mb raised as users raise it: 2 GiB buffers of hugetlb and of
+ * 4 KiB shmem work, and a sparse 512 GiB item fails cleanly (ENOMEM, no
+ * warning, nothing pinned).
+ */
+TEST_F_TIMEOUT(udmabuf, raised_size_limit, 300)
+{
+	const size_t sparse = 512UL << 30;
+	int memfd, ret;
+
+	ASSERT_EQ(0, write_param("size_limit_mb", (sparse >> 20) + 1));
+	large_buffer(_metadata, self->dev, "hugetlb 2 MiB", 2UL << 30,
+		     MFD_HUGETLB);
+	large_buffer(_metadata, self->dev, "shmem 4 KiB", 2UL << 30, 0);
+
+	memfd = memfd_sealed("sparse", sparse, 0, 0);
+	ASSERT_LE(0, memfd);
+	ret = udmabuf_create1(self->dev, memfd, 0, sparse, 0);
+	EXPECT_EQ(-ENOMEM, ret);
+	if (ret >= 0)
+		close(ret);
+	EXPECT_EQ(0, write_seal(memfd));
+	close(memfd);
+	EXPECT_EQ(0, write_param("size_limit_mb", self->size_limit_mb));
+}
+
+/* Mappings the DMA-API debugger holds for the device named @dev. */
+static int dma_debug_entries(const char *dev)
+{
+	char line[512];
+	int n = 0;
+	FILE *f;
+
+	mkdir("/sys/kernel/debug", 0755);
+	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	f = fopen("/sys/kernel/debug/dma-api/dump", "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		n += !!strstr(line, dev);
+	fclose(f);
+	return n;
+}
+
+/* The first DRM device that calls itself vgem, or -errno. */
+static int open_vgem(void)
+{
+	char name[16], path[32];
+
+	for (int i = 0; i < 16; i++) {
+		struct drm_version v = { .name = name, .name_len = sizeof(name) };
+		int card;
+
+		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
+		card = open(path, O_RDWR | O_CLOEXEC);
+		if (card < 0)
+			continue;
+		memset(name, 0, sizeof(name));
+		if (!ioctl(card, DRM_IOCTL_VERSION, &v) &&
+		    !strncmp(name, "vgem", 4))
+			return card;
+		close(card);
+	}
+	return -ENODEV;
+}
+
+static int sync_buffer(int fd, unsigned long long flags)
+{
+	struct dma_buf_sync sync = { .flags = flags | DMA_BUF_SYNC_RW };
+
+	return ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync) ? -errno : 0;
+}
+
+/*
+ * vgem imports a buffer of @size bytes of @memfd (patterned with @seed)
+ * through PRIME: attach and map on a real, if virtual, device, with a CPU
+ * bracket open before the import and one after, and hands back the same
+ * buffer; every byte reads right through it. Importer closed first, or
+ * buffer closed first: no pin and no DMA mapping is left.
+ */
+static void vgem_import(struct __test_metadata *_metadata, int dev, int card,
+			int memfd, size_t size, uint8_t seed)
+{
+	int before = dma_debug_entries("vgem");
+
+	for (int order = 0; order < 2; order++) {
+		int fd = udmabuf_create1(dev, memfd, 0, size, 0);
+		struct drm_prime_handle prime = { .fd = fd };
+		struct drm_gem_close gem_close = { 0 };
+		uint8_t *p;
+
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(0, sync_buffer(fd, DMA_BUF_SYNC_START));
+		ASSERT_EQ(0, ioctl(card, DRM_IOCTL_PRIME_FD_TO_HANDLE, &prime))
+			TH_LOG("import: %s", strerror(errno));
+		if (before >= 0)
+			EXPECT_LT(before, dma_debug_entries("vgem"));
+		EXPECT_EQ(0, sync_buffer(fd, DMA_BUF_SYNC_END));
+		EXPECT_EQ(0, sync_buffer(fd, DMA_BUF_SYNC_START));
+
+		/* Exported back: the same buffer, every byte as the memfd. */
+		prime.fd = -1;
+		prime.flags = DRM_CLOEXEC | DRM_RDWR;
+		ASSERT_EQ(0, ioctl(card, DRM_IOCTL_PRIME_HANDLE_TO_FD, &prime));
+		p = mmap(NULL, size, PROT_READ, MAP_SHARED, prime.fd, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		EXPECT_EQ(size, pattern_check(p, seed, 0, size));
+		munmap(p, size);
+		close(prime.fd);
+		EXPECT_EQ(0, sync_buffer(fd, DMA_BUF_SYNC_END));
+
+		gem_close.handle = prime.handle;
+		if (order) {
+			close(fd);
+			EXPECT_EQ(-EBUSY, write_seal(memfd));
+		}
+		EXPECT_EQ(0, ioctl(card, DRM_IOCTL_GEM_CLOSE, &gem_close));
+		if (!order)
+			close(fd);
+	}
+	if (before >= 0)
+		EXPECT_EQ(before, dma_debug_entries("vgem"));
+}
+
+/* 4 KiB shmem pages: one segment per page, most likely. */
+TEST_F(udmabuf, vgem_imports_a_shmem_buffer)
+{
+	int card = open_vgem();
+
+	if (card < 0)
+		SKIP(return, "no vgem");
+	vgem_import(_metadata, self->dev, card, self->memfd, 16 * PAGE, 7);
+	EXPECT_EQ(0, write_seal(self->memfd));
+	close(card);
+}
+
+/*
+ * 2 MiB hugetlb folios: contiguous runs longer than vgem's segment limit
+ * (64 KiB: it has no DMA parameters of its own), and than the misc
+ * device's CPU bracket mapping would take without its own.
+ */
+TEST_F(udmabuf, vgem_imports_a_hugetlb_buffer)
+{
+	int memfd = patterned_memfd(2 * SZ_2M, MFD_HUGETLB, 17);
+	int card = open_vgem();
+
+	if (memfd < 0 || card < 0) {
+		if (card >= 0)
+			close(card);
+		if (memfd >= 0)
+			close(memfd);
+		SKIP(return, "no vgem or no hugetlb memfd");
+	}
+	vgem_import(_metadata, self->dev, card, memfd, 2 * SZ_2M, 17);
+	EXPECT_EQ(0, write_seal(memfd));
+	close(memfd);
+	close(card);
 }
 
 int main(int argc, char **argv)
