@@ -7,6 +7,10 @@
  * driver's memory. One CSV line per repetition:
  *   BENCH,backing,size_mb,shape,rep,create_us,touch_us,faults,release_us,
  *        memfree_kb,slab_kb,vmalloc_kb
+ * Besides even splits of one memfd into 1 or 256 items, two lists of 1,024
+ * one-page items over a 4 KiB shmem memfd: every item on the same page
+ * (backing shmem-4k-same-page) and QEMU's shape, pages scattered over a
+ * 64 MiB memfd (shmem-4k-scattered); both make a 4 MiB buffer.
  * Usage: bench [repetitions] [max_size_mb]; in the VM, the kernel command
  * line's bench_reps= and bench_max_mb= reach it as environment variables.
  */
@@ -49,23 +53,29 @@ static void shmem_thp(const char *mode)
 	}
 }
 
+enum layout { EVEN, SAME_PAGE, SCATTERED };
+
 struct backing_kind {
 	const char *name;
 	unsigned int mfd_flags;
 	const char *thp;
+	enum layout layout;
+	size_t memfd_mb;	/* 0: as large as the buffer */
 };
 
 static int run(int dev, const struct backing_kind *b, size_t size_mb,
 	       unsigned int items, int reps)
 {
 	size_t size = size_mb << 20, chunk = size / items;
+	size_t memfd_size = b->memfd_mb ? b->memfd_mb << 20 : size;
 	struct udmabuf_create_item *list = calloc(items, sizeof(*list));
 	int memfd, ret = 0;
+	uint32_t seed = 1;
 	uint8_t *mem;
 
 	if (b->thp)
 		shmem_thp(b->thp);
-	memfd = memfd_sealed("bench", size, b->mfd_flags, 0);
+	memfd = memfd_sealed("bench", memfd_size, b->mfd_flags, 0);
 	if (memfd < 0 || !list) {
 		printf("BENCH-SKIP,%s,%zu,%u,%s\n", b->name, size_mb, items,
 		       strerror(-memfd));
@@ -73,20 +83,30 @@ static int run(int dev, const struct backing_kind *b, size_t size_mb,
 		return 0;
 	}
 	/* Populate the memfd first: create then only pins what exists. */
-	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	mem = mmap(NULL, memfd_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd,
+		   0);
 	if (mem == MAP_FAILED) {
 		printf("BENCH-SKIP,%s,%zu,%u,mmap\n", b->name, size_mb, items);
 		close(memfd);
 		free(list);
 		return 0;
 	}
-	for (size_t off = 0; off < size; off += SZ_4K)
+	for (size_t off = 0; off < memfd_size; off += SZ_4K)
 		mem[off] = 1;
-	munmap(mem, size);
+	munmap(mem, memfd_size);
 
-	for (unsigned int i = 0; i < items; i++)
+	for (unsigned int i = 0; i < items; i++) {
+		size_t offset = i * chunk;
+
+		if (b->layout == SAME_PAGE) {
+			offset = 0;
+		} else if (b->layout == SCATTERED) {
+			seed = seed * 1103515245 + 12345;
+			offset = (seed >> 4) % (memfd_size / SZ_4K) * SZ_4K;
+		}
 		list[i] = (struct udmabuf_create_item) {
-			.memfd = memfd, .offset = i * chunk, .size = chunk };
+			.memfd = memfd, .offset = offset, .size = chunk };
+	}
 
 	for (int rep = 0; rep < reps; rep++) {
 		long free0 = meminfo_kb("MemFree"), slab0 = meminfo_kb("Slab");
@@ -136,9 +156,13 @@ static int run(int dev, const struct backing_kind *b, size_t size_mb,
 int main(int argc, char **argv)
 {
 	const struct backing_kind kinds[] = {
-		{ "shmem-4k", 0, "never" },
-		{ "shmem-thp", 0, "always" },
-		{ "hugetlb-2m", MFD_HUGETLB, NULL },
+		{ "shmem-4k", 0, "never", EVEN, 0 },
+		{ "shmem-thp", 0, "always", EVEN, 0 },
+		{ "hugetlb-2m", MFD_HUGETLB, NULL, EVEN, 0 },
+	};
+	const struct backing_kind lists[] = {
+		{ "shmem-4k-same-page", 0, "never", SAME_PAGE, 4 },
+		{ "shmem-4k-scattered", 0, "never", SCATTERED, 64 },
 	};
 	const size_t sizes[] = { 4, 64, 256, 1024 };
 	const char *reps_env = getenv("bench_reps");
@@ -159,6 +183,8 @@ int main(int argc, char **argv)
 			ret |= run(dev, &kinds[k], sizes[s], 1, reps);
 			ret |= run(dev, &kinds[k], sizes[s], 256, reps);
 		}
+	for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++)
+		ret |= run(dev, &lists[k], 4, 1024, reps);
 	shmem_thp("never");
 	return ret;
 }
