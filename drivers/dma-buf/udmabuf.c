@@ -5,9 +5,12 @@
  * udmabuf: dma-bufs made of ranges of sealed memfds (shmem or hugetlb).
  *
  * The memory of a buffer is pinned when the buffer is made and stays
- * pinned until it is released. Which memory that is lives in folio slices
- * (udmabuf-slices.c); this file is the glue between those, the misc
- * device's ioctls and the dma-buf operations.
+ * pinned until it is released, one pin per folio however many items name
+ * it. The buffer holds those folios, not the file's range: a hole punched
+ * in the memfd later takes the pages out of the file only, and the buffer
+ * goes on reading (and writing) the pages it pinned. Which memory that is
+ * lives in folio slices (udmabuf-slices.c); this file is the glue between
+ * those, the misc device's ioctls and the dma-buf operations.
  */
 
 #include <kunit/static_stub.h>
