@@ -19,6 +19,8 @@
 include tools/kernel-version.mk
 
 SHELL := /bin/bash
+# One KVM probe per make run: the VM boots of this run share its answer.
+export UDMABUF_RUN_ID := $(shell date +%s.%N)
 REPO := $(CURDIR)
 BUILD ?= $(REPO)/build
 override BUILD := $(abspath $(BUILD))

@@ -72,18 +72,37 @@ if [ -n "$host_mhz" ] && grep -qw constant_tsc /proc/cpuinfo; then
 fi
 
 # KVM only when a short boot under it reaches init and back (seen here:
-# /dev/kvm present but guests failing); otherwise TCG.
-accel=(-accel tcg)
+# /dev/kvm present but guests failing, each probe costing 30 s); otherwise
+# TCG. One probe per make run (UDMABUF_RUN_ID), reused by its later boots.
+# VM_ICOUNT=1 (BENCH_STABLE=1): TCG with the guest clock counting guest
+# instructions (-icount shift=0,sleep=off), for timings that do not move
+# with the host's load; they ignore cache and TLB costs.
 mode=TCG
-if [ -w /dev/kvm ] && [ "${VM_ACCEL:-auto}" != tcg ]; then
-	if timeout 30 "${qemu[@]}" -accel kvm -cpu host \
-		-append "$cmdline udmabuf_vm=none" </dev/null 2>&1 |
-		grep -q '==== VM DONE'; then
-		accel=(-accel kvm -cpu host)
-		mode=KVM
-	fi
+if [ "${VM_ICOUNT:-0}" = 1 ]; then
+	mode=TCG-icount
+elif [ "${VM_ACCEL:-auto}" = tcg ] || [ ! -w /dev/kvm ]; then
+	mode=TCG
+elif [ -n "${UDMABUF_RUN_ID:-}" ] && [ -f "$out/accel.run" ] &&
+     [ "$(cat "$out/accel.run")" = "$UDMABUF_RUN_ID" ]; then
+	mode=$(cat "$out/accel")
+elif timeout 30 "${qemu[@]}" -accel kvm -cpu host \
+	-append "$cmdline udmabuf_vm=none" </dev/null 2>&1 |
+	grep -q '==== VM DONE'; then
+	mode=KVM
 fi
-echo "$mode" >"$out/accel"
+case $mode in
+KVM) accel=(-accel kvm -cpu host) ;;
+TCG-icount)
+	# The guest TSC then counts virtual nanoseconds: one per instruction.
+	accel=(-accel tcg -icount shift=0,sleep=off)
+	cmdline=$(sed -E 's/tsc_early_khz=[0-9]+/tsc_early_khz=1000000/' <<<"$cmdline")
+	;;
+*) accel=(-accel tcg) ;;
+esac
+if [ "$mode" != TCG-icount ]; then
+	echo "$mode" >"$out/accel"
+	echo "${UDMABUF_RUN_ID:-}" >"$out/accel.run"
+fi
 
 log=$out/$label-console.log
 echo "vm: booting $label under $mode: $progs"
