@@ -26,6 +26,9 @@ fi
 for f in "$repo"/drivers/dma-buf/*.[ch] "$repo"/drivers/dma-buf/.kunitconfig; do
 	install -C -m 0644 "$f" "$tree/drivers/dma-buf/$(basename "$f")"
 done
+# The module is built from udmabuf-main.c and udmabuf-slices.c (see the
+# kbuild patch): the tree's udmabuf.c goes, as the patch series removes it.
+rm -f "$tree/drivers/dma-buf/udmabuf.c"
 
 # Our kbuild entries, applied once. A copy of the applied patch is kept in
 # the tree, so that a changed patch replaces the old one instead of failing.

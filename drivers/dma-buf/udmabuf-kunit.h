@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What udmabuf.c shares with its KUnit suite: functions and parameters
+ * What udmabuf-main.c shares with its KUnit suite: functions and parameters
  * that are static unless CONFIG_KUNIT is enabled.
  */
 #ifndef _UDMABUF_KUNIT_H

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The exporter's side of one udmabuf, as udmabuf.c keeps it.
+ * The exporter's side of one udmabuf, as udmabuf-main.c keeps it.
  */
 #ifndef _UDMABUF_PRIV_H
 #define _UDMABUF_PRIV_H

@@ -809,6 +809,10 @@ static const struct dedup_case dedup_cases[] = {
 	  { { 0, 1 }, { 2, 2 } }, 2 },
 	{ "an item inside a longer one", { 0, 2, 1, 0 }, 4,
 	  { { 0, 8 }, { 3, 2 }, { 1, 1 } }, 3 },
+	{ "disjoint items inside one folio, out of order", { 3 }, 1,
+	  { { 5, 3 }, { 0, 2 }, { 3, 1 } }, 3 },
+	{ "disjoint items, each folio shared with the next", { 1, 1, 1, 0 }, 4,
+	  { { 0, 3 }, { 3, 2 }, { 5, 2 } }, 3 },
 };
 
 KUNIT_ARRAY_PARAM_DESC(dedup, dedup_cases, name);
