@@ -521,33 +521,50 @@ static unsigned long map_buffer(struct kunit *test, struct dma_buf *dmabuf,
 			     pgoff << PAGE_SHIFT);
 }
 
+/* A buffer of a whole fresh memfd, mapped shared and not yet faulted. */
+struct mapped_buffer {
+	struct test_memfd *memfd;
+	struct udmabuf_create_item item;
+	struct dma_buf *dmabuf;
+	u8 *expected;		/* what it reads as */
+	unsigned long addr;
+};
+
+static void map_whole_memfd(struct kunit *test, u32 nr,
+			    struct mapped_buffer *mb)
+{
+	mb->memfd = sealed_memfd(test, nr);
+	mb->item = item_of(mb->memfd, 0, nr);
+	mb->expected = expected_bytes(test, &mb->memfd, &mb->item, 1);
+	mb->dmabuf = create_ok(test, &mb->item, 1);
+	mb->addr = map_buffer(test, mb->dmabuf, mb->dmabuf->size, MAP_SHARED,
+			      0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(mb->addr));
+}
+
 /* Read every page through a shared mapping: one fault for all of them. */
 static void mmap_reads_all_pages_in_one_fault_test(struct kunit *test)
 {
 	const u32 nr = 64;
-	struct test_memfd *memfd = sealed_memfd(test, nr);
-	struct udmabuf_create_item item = item_of(memfd, 0, nr);
-	u8 *expected = expected_bytes(test, &memfd, &item, 1);
-	struct dma_buf *dmabuf = create_ok(test, &item, 1);
-	unsigned long addr, faults;
+	struct mapped_buffer mb;
+	unsigned long faults;
 	u8 *got;
 	u32 i;
 
 	got = kunit_kmalloc(test, PAGE_SIZE, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, got);
-	addr = map_buffer(test, dmabuf, dmabuf->size, MAP_SHARED, 0);
-	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+	map_whole_memfd(test, nr, &mb);
 
 	faults = current->min_flt + current->maj_flt;
 	for (i = 0; i < nr; i++) {
 		KUNIT_ASSERT_EQ(test, 0,
-				copy_from_user(got, (void __user *)addr +
+				copy_from_user(got, (void __user *)mb.addr +
 					       i * PAGE_SIZE, PAGE_SIZE));
-		expect_same_bytes(test, got, expected + i * PAGE_SIZE,
+		expect_same_bytes(test, got, mb.expected + i * PAGE_SIZE,
 				  PAGE_SIZE);
 	}
 	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
-	vm_munmap(addr, dmabuf->size);
+	vm_munmap(mb.addr, mb.dmabuf->size);
 }
 
 /* A mapping at an offset shows the pages from there on. */
@@ -663,35 +680,29 @@ static vm_fault_t insert_fails_at_addr(struct vm_area_struct *vma,
  */
 static void fault_maps_faulting_page_first_test(struct kunit *test)
 {
-	const u32 nr = 1024;
-	struct test_memfd *memfd = sealed_memfd(test, nr);
-	struct udmabuf_create_item item = item_of(memfd, 0, nr);
-	u8 *expected = expected_bytes(test, &memfd, &item, 1);
-	struct dma_buf *dmabuf = create_ok(test, &item, 1);
-	unsigned long addr, faults;
+	struct mapped_buffer mb;
+	unsigned long faults;
 	u8 *got;
 
-	got = test_kvmalloc(test, dmabuf->size);
-	addr = map_buffer(test, dmabuf, dmabuf->size, MAP_SHARED, 0);
-	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
-
-	insert_fail_addr = addr;
+	map_whole_memfd(test, 1024, &mb);
+	got = test_kvmalloc(test, mb.dmabuf->size);
+	insert_fail_addr = mb.addr;
 	kunit_activate_static_stub(test, udmabuf_insert_pfn,
 				   insert_fails_at_addr);
-	KUNIT_EXPECT_EQ(test, 0, call_fault(addr + 700 * PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, 0, call_fault(mb.addr + 700 * PAGE_SIZE));
 	kunit_deactivate_static_stub(test, udmabuf_insert_pfn);
 
 	/* Page 700 needs no fault; page 0 and the rest one more. */
 	faults = current->min_flt + current->maj_flt;
-	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)addr +
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr +
 						700 * PAGE_SIZE, PAGE_SIZE));
 	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt, faults);
-	expect_same_bytes(test, got, expected + 700 * PAGE_SIZE, PAGE_SIZE);
-	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)addr,
-						dmabuf->size));
+	expect_same_bytes(test, got, mb.expected + 700 * PAGE_SIZE, PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr,
+						mb.dmabuf->size));
 	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
-	expect_same_bytes(test, got, expected, dmabuf->size);
-	vm_munmap(addr, dmabuf->size);
+	expect_same_bytes(test, got, mb.expected, mb.dmabuf->size);
+	vm_munmap(mb.addr, mb.dmabuf->size);
 }
 
 /* Make a fatal signal pending for the test's thread, as a SIGKILL would. */
@@ -713,35 +724,30 @@ static void raise_fatal_signal(void)
  */
 static void fatal_signal_stops_pin_and_prefault_test(struct kunit *test)
 {
-	const u32 nr = 1024;
-	struct test_memfd *memfd = sealed_memfd(test, nr);
-	struct folio_counts *before = folio_counts(test, memfd);
-	struct udmabuf_create_item item = item_of(memfd, 0, nr);
-	u8 *expected = expected_bytes(test, &memfd, &item, 1);
-	struct dma_buf *dmabuf = create_ok(test, &item, 1);
-	unsigned long addr, faults;
+	struct folio_counts *before;
+	struct mapped_buffer mb;
+	unsigned long faults;
 	int err, ret;
 	u8 *got;
 
-	got = test_kvmalloc(test, dmabuf->size);
-	addr = map_buffer(test, dmabuf, dmabuf->size, MAP_SHARED, 0);
-	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+	map_whole_memfd(test, 1024, &mb);
+	before = folio_counts(test, mb.memfd);
+	got = test_kvmalloc(test, mb.dmabuf->size);
 
 	raise_fatal_signal();
-	err = PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(&item, 1));
-	ret = call_fault(addr);
+	err = PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(&mb.item, 1));
+	ret = call_fault(mb.addr);
 	flush_signals(current);
 	KUNIT_EXPECT_EQ(test, err, -EINTR);
 	KUNIT_EXPECT_EQ(test, ret, 0);
 
 	faults = current->min_flt + current->maj_flt;
-	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)addr,
-						dmabuf->size));
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr,
+						mb.dmabuf->size));
 	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
-	expect_same_bytes(test, got, expected, dmabuf->size);
-	vm_munmap(addr, dmabuf->size);
-	put_now(test, dmabuf);
-	expect_unpinned(test, memfd, before);
+	expect_same_bytes(test, got, mb.expected, mb.dmabuf->size);
+	vm_munmap(mb.addr, mb.dmabuf->size);
+	expect_unpinned(test, mb.memfd, before);
 }
 
 /*
