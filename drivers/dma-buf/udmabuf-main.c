@@ -28,6 +28,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/once.h>
 #include <linux/pagevec.h>
 #include <linux/sched/signal.h>
 #include <linux/scatterlist.h>
@@ -283,6 +284,26 @@ static void udmabuf_vunmap(struct dma_buf *dmabuf, struct iosys_map *map)
 }
 
 /*
+ * The misc device maps buffers only to sync caches around CPU access, so
+ * it gets its DMA setup when the first bracket needs it: a 64-bit mask,
+ * and segments as long as an sg entry holds (without DMA parameters a
+ * device takes 64 KiB). Without a mask (no DMA API on the architecture)
+ * DMA_BUF_IOCTL_SYNC fails with the mapping's error, once the warning
+ * below is out; mmap, vmap and importers work all the same.
+ */
+static void udmabuf_setup_dma(void)
+{
+	struct device *dev = udmabuf_misc.this_device;
+	int ret;
+
+	dev->dma_parms = &udmabuf_dma_parms;
+	dma_set_max_seg_size(dev, UINT_MAX);
+	ret = dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64));
+	if (ret)
+		pr_warn("no DMA mask (%d): DMA_BUF_IOCTL_SYNC will fail\n", ret);
+}
+
+/*
  * Both ends of a CPU access bracket sync the caches through one mapping
  * for the misc device, made by the first begin and kept until release. It
  * is bidirectional, so any later bracket may sync through it.
@@ -298,6 +319,7 @@ static int udmabuf_cpu_access(struct dma_buf *dmabuf,
 	if (!ubuf->cpu_sgt) {
 		if (!begin)
 			return -EINVAL;
+		DO_ONCE_SLEEPABLE(udmabuf_setup_dma);
 		sgt = udmabuf_map_sgt(ubuf, dev, DMA_BIDIRECTIONAL,
 				      DMA_ATTR_SKIP_CPU_SYNC);
 		if (IS_ERR(sgt))
@@ -649,36 +671,7 @@ static struct miscdevice udmabuf_misc = {
 	.fops = &udmabuf_fops,
 };
 
-/*
- * The misc device maps buffers only to sync caches around CPU access, so
- * its segments may be as long as an sg entry holds. Without a DMA mask (no
- * DMA API on the architecture) DMA_BUF_IOCTL_SYNC fails with the mapping's
- * error; mmap, vmap and importers work all the same.
- */
-static int __init udmabuf_init(void)
-{
-	struct device *dev;
-	int ret;
-
-	ret = misc_register(&udmabuf_misc);
-	if (ret)
-		return ret;
-
-	dev = udmabuf_misc.this_device;
-	dev->dma_parms = &udmabuf_dma_parms;
-	dma_set_max_seg_size(dev, UINT_MAX);
-	ret = dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64));
-	if (ret)
-		pr_warn("no DMA mask (%d): DMA_BUF_IOCTL_SYNC will fail\n", ret);
-	return 0;
-}
-module_init(udmabuf_init);
-
-static void __exit udmabuf_exit(void)
-{
-	misc_deregister(&udmabuf_misc);
-}
-module_exit(udmabuf_exit);
+module_misc_device(udmabuf_misc);
 
 MODULE_DESCRIPTION("Userspace memfd ranges as dma-bufs");
 MODULE_LICENSE("GPL");

@@ -813,6 +813,13 @@ static const struct dedup_case dedup_cases[] = {
 	  { { 5, 3 }, { 0, 2 }, { 3, 1 } }, 3 },
 	{ "disjoint items, each folio shared with the next", { 1, 1, 1, 0 }, 4,
 	  { { 0, 3 }, { 3, 2 }, { 5, 2 } }, 3 },
+	/* Four slices an item: by order and neighbours, not by hashing. */
+	{ "long disjoint items sharing a boundary folio",
+	  { 1, 0, 0, 1, 0, 0 }, 6, { { 0, 5 }, { 5, 3 } }, 2 },
+	{ "long disjoint items out of order", { 1, 0, 0, 1, 0, 0 }, 6,
+	  { { 5, 3 }, { 0, 5 } }, 2 },
+	{ "long items that share nothing", { 0, 0, 0, 0, 0, 0 }, 6,
+	  { { 3, 3 }, { 0, 3 } }, 2 },
 };
 
 KUNIT_ARRAY_PARAM_DESC(dedup, dedup_cases, name);
