@@ -4,8 +4,8 @@
 
 Usage: bench-report.py OUT_DIR ours=LOG[,LOG...] stock=LOG[,LOG...]
 
-Prints, per backing, min/median/max of every metric for both drivers and
-the ratio of the medians (ours/stock); writes OUT_DIR/bench.csv (every raw
+Prints, per backing, min/median/max of every metric for both drivers, the
+spread ((max - min) / median) and the ratio of the medians (ours/stock); writes OUT_DIR/bench.csv (every raw
 line) and OUT_DIR/bench.png (mmap+touch time and faults against size).
 Measures only: nothing here passes or fails.
 """
@@ -68,8 +68,8 @@ def main(out, *specs):
                ("memfree_kb", "MemFree drop at create (KiB)")]
     for backing in sorted({k[0] for k in list(ours) + list(stock)}):
         print(f"\n### {backing}\n")
-        print("| size | items | metric | stock min/med/max | ours min/med/max "
-              "| ours/stock |")
+        print("| size | items | metric | stock min/med/max (spread) "
+              "| ours min/med/max (spread) | ours/stock |")
         print("|---|---|---|---|---|---|")
         for key in sorted(k for k in set(ours) | set(stock)
                           if k[0] == backing):
@@ -81,8 +81,10 @@ def main(out, *specs):
                     if v:
                         med = statistics.median(v)
                         meds.append(med)
+                        spread = ((max(v) - min(v)) / med * 100 if med
+                                  else 0)
                         cells.append(f"{fmt(min(v))} / {fmt(med)} / "
-                                     f"{fmt(max(v))}")
+                                     f"{fmt(max(v))} ({spread:.1f}%)")
                     else:
                         meds.append(None)
                         cells.append("-")
