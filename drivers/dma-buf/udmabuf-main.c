@@ -19,6 +19,7 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>
 #include <linux/dma-resv.h>
+#include <linux/falloc.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/hugetlb.h>
@@ -450,6 +451,63 @@ static int udmabuf_pin_range(struct udmabuf *ubuf, struct file *memfd,
 	return 0;
 }
 
+#if IS_ENABLED(CONFIG_HUGETLBFS)
+/*
+ * 6.12's memfd_pin_folios() allocates a missing hugetlb folio with
+ * alloc_hugetlb_folio_reserve(), which takes a reservation that nothing
+ * made: the reservation count underflows (or, with DEBUG_VM, its
+ * VM_BUG_ON fires). hugetlbfs's own fallocate() allocates with the
+ * accounting right, so holes in a hugetlb item are filled that way first.
+ * A descriptor that cannot fallocate (read-only) can still pin what is
+ * there.
+ */
+static int udmabuf_hugetlb_populate(struct file *memfd,
+				    const struct udmabuf_create_item *item)
+{
+	if (!is_file_hugepages(memfd) ||
+	    item->offset + item->size > i_size_read(file_inode(memfd)))
+		return 0;
+	return vfs_fallocate(memfd, FALLOC_FL_KEEP_SIZE, item->offset,
+			     item->size);
+}
+
+/*
+ * Whether a hugetlb item's range has a folio missing. Called with the
+ * inode lock held, so no hole can be punched until the pin is taken.
+ */
+static bool udmabuf_hugetlb_hole(struct file *memfd,
+				 const struct udmabuf_create_item *item)
+{
+	pgoff_t step, index, end;
+	struct folio *folio;
+
+	if (!is_file_hugepages(memfd))
+		return false;
+	step = pages_per_huge_page(hstate_file(memfd));
+	end = (item->offset + item->size) >> PAGE_SHIFT;
+	for (index = round_down(item->offset >> PAGE_SHIFT, step); index < end;
+	     index += step) {
+		folio = filemap_get_folio(memfd->f_mapping, index);
+		if (IS_ERR(folio))
+			return true;
+		folio_put(folio);
+	}
+	return false;
+}
+#else
+static int udmabuf_hugetlb_populate(struct file *memfd,
+				    const struct udmabuf_create_item *item)
+{
+	return 0;
+}
+
+static bool udmabuf_hugetlb_hole(struct file *memfd,
+				 const struct udmabuf_create_item *item)
+{
+	return false;
+}
+#endif
+
 /*
  * Pin the pages one item names, appending them to @ubuf, and say in
  * @extent where they went.
@@ -461,7 +519,7 @@ static int udmabuf_pin_item(struct udmabuf *ubuf,
 	u32 first_slice = ubuf->slices.nr_slices;
 	struct file *memfd;
 	struct inode *inode;
-	int ret;
+	int populated, ret;
 
 	memfd = fget(item->memfd);
 	if (!memfd)
@@ -470,6 +528,7 @@ static int udmabuf_pin_item(struct udmabuf *ubuf,
 	ret = -EBADFD;
 	if (!shmem_file(memfd) && !is_file_hugepages(memfd))
 		goto put;
+	populated = udmabuf_hugetlb_populate(memfd, item);
 
 	/*
 	 * F_ADD_SEALS takes the inode lock for writing: holding it shared
@@ -481,6 +540,9 @@ static int udmabuf_pin_item(struct udmabuf *ubuf,
 	ret = udmabuf_check_seals(memfd_fcntl(memfd, F_GET_SEALS, 0));
 	if (!ret && item->offset + item->size > i_size_read(inode))
 		ret = -EINVAL;
+	/* A hole left: fallocate() failed, or one was punched since. */
+	if (!ret && udmabuf_hugetlb_hole(memfd, item))
+		ret = populated ?: -EBUSY;
 	if (!ret)
 		ret = udmabuf_pin_range(ubuf, memfd, item->offset,
 					item->size >> PAGE_SHIFT, max_slices);

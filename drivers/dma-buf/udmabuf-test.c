@@ -1112,6 +1112,61 @@ static void hugetlb_items_inside_huge_folios_test(struct kunit *test)
 }
 
 /*
+ * A buffer over a hugetlb memfd nothing has written yet: 6.12's
+ * memfd_pin_folios() would allocate its folios against a reservation
+ * nobody made, and the reservation count would wrap below zero (a
+ * VM_BUG_ON with DEBUG_VM). The driver fills the holes through hugetlbfs
+ * first: the counts come back to where they were, and the buffer reads
+ * as zeros.
+ */
+static void hugetlb_unpopulated_memfd_test(struct kunit *test)
+{
+#if IS_ENABLED(CONFIG_HUGETLBFS)
+	unsigned long resv, free_pages, now;
+	struct udmabuf_create_item item;
+	struct test_memfd *memfd;
+	struct dma_buf *dmabuf;
+	struct hstate *h;
+	struct file *file;
+	u8 *zeros;
+
+	file = hugetlb_file_setup("udmabuf-kunit-unpopulated", 2 * SZ_2M,
+				  VM_NORESERVE, HUGETLB_ANONHUGE_INODE, 0);
+	if (IS_ERR(file))
+		kunit_skip(test, "no hugetlb file: %ld", PTR_ERR(file));
+	memfd = install_memfd(test, file, 2 * HUGE_PAGES);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd);
+	HUGETLBFS_I(file_inode(file))->seals = F_SEAL_SHRINK;
+	h = hstate_file(file);
+	/* Earlier cases' hugetlb files may still be on their way out. */
+	flush_delayed_fput();
+	resv = READ_ONCE(h->resv_huge_pages);
+	free_pages = READ_ONCE(h->free_huge_pages);
+	if (free_pages - resv < 2)
+		kunit_skip(test, "fewer than 2 free hugetlb pages");
+
+	item = item_of(memfd, HUGE_PAGES - 8, 16);
+	dmabuf = create_ok(test, &item, 1);
+	now = READ_ONCE(h->resv_huge_pages);
+	KUNIT_EXPECT_EQ(test, now, resv);
+	now = READ_ONCE(h->free_huge_pages);
+	KUNIT_EXPECT_EQ(test, now, free_pages - 2);
+	zeros = kunit_kzalloc(test, dmabuf->size, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, zeros);
+	expect_vmap_bytes(test, dmabuf, zeros);
+	put_now(test, dmabuf);
+	kunit_release_action(test, test_memfd_close, memfd);
+	flush_delayed_fput();
+	now = READ_ONCE(h->resv_huge_pages);
+	KUNIT_EXPECT_EQ(test, now, resv);
+	now = READ_ONCE(h->free_huge_pages);
+	KUNIT_EXPECT_EQ(test, now, free_pages);
+#else
+	kunit_skip(test, "no hugetlbfs in this kernel");
+#endif
+}
+
+/*
  * CPU access brackets: end without begin is refused; begin maps the
  * buffer for the misc device once, or fails cleanly where there is no
  * DMA API, and may then be tried again.
@@ -2243,6 +2298,7 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(map_attachment_test),
 	KUNIT_CASE(thp_items_inside_huge_folios_test),
 	KUNIT_CASE(hugetlb_items_inside_huge_folios_test),
+	KUNIT_CASE(hugetlb_unpopulated_memfd_test),
 	KUNIT_CASE(cpu_access_test),
 	KUNIT_CASE(map_respects_device_segments_test),
 	KUNIT_CASE(cpu_access_and_importers_test),
