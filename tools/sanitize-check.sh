@@ -4,7 +4,7 @@
 set -uo pipefail
 
 log=$1 json=$2
-patterns='BUG: KASAN|UBSAN:|BUG:|WARNING:|INFO: possible|possible recursive locking|circular locking|DEBUG_LOCKS_WARN_ON|list_add corruption|list_del corruption|ODEBUG:|Kernel panic|kernel BUG|DMA-API:|kmemleak|KFENCE'
+patterns='BUG: KASAN|UBSAN:|BUG:|WARNING:|INFO: possible|possible recursive locking|circular locking|DEBUG_LOCKS_WARN_ON|list_add corruption|list_del corruption|ODEBUG:|Kernel panic|kernel BUG|DMA-API:|kmemleak: .*suspected memory leak|KFENCE: '
 if [ ! -s "$log" ]; then
 	echo "sanitize: no kernel log at $log"
 	status=FAIL

@@ -472,27 +472,30 @@ static int udmabuf_hugetlb_populate(struct file *memfd,
 }
 
 /*
- * Whether a hugetlb item's range has a folio missing. Called with the
- * inode lock held, so no hole can be punched until the pin is taken.
+ * Whether a hugetlb item's range has all its folios: 0, or why not (the
+ * error of udmabuf_hugetlb_populate(), @populated, or -EBUSY when a hole
+ * was punched since). Called with the inode lock held, so no hole can be
+ * punched until the pin is taken.
  */
-static bool udmabuf_hugetlb_hole(struct file *memfd,
-				 const struct udmabuf_create_item *item)
+static int udmabuf_hugetlb_holes(struct file *memfd,
+				 const struct udmabuf_create_item *item,
+				 int populated)
 {
 	pgoff_t step, index, end;
 	struct folio *folio;
 
 	if (!is_file_hugepages(memfd))
-		return false;
+		return 0;
 	step = pages_per_huge_page(hstate_file(memfd));
 	end = (item->offset + item->size) >> PAGE_SHIFT;
 	for (index = round_down(item->offset >> PAGE_SHIFT, step); index < end;
 	     index += step) {
 		folio = filemap_get_folio(memfd->f_mapping, index);
 		if (IS_ERR(folio))
-			return true;
+			return populated ?: -EBUSY;
 		folio_put(folio);
 	}
-	return false;
+	return 0;
 }
 #else
 static int udmabuf_hugetlb_populate(struct file *memfd,
@@ -501,10 +504,11 @@ static int udmabuf_hugetlb_populate(struct file *memfd,
 	return 0;
 }
 
-static bool udmabuf_hugetlb_hole(struct file *memfd,
-				 const struct udmabuf_create_item *item)
+static int udmabuf_hugetlb_holes(struct file *memfd,
+				 const struct udmabuf_create_item *item,
+				 int populated)
 {
-	return false;
+	return 0;
 }
 #endif
 
@@ -540,9 +544,8 @@ static int udmabuf_pin_item(struct udmabuf *ubuf,
 	ret = udmabuf_check_seals(memfd_fcntl(memfd, F_GET_SEALS, 0));
 	if (!ret && item->offset + item->size > i_size_read(inode))
 		ret = -EINVAL;
-	/* A hole left: fallocate() failed, or one was punched since. */
-	if (!ret && udmabuf_hugetlb_hole(memfd, item))
-		ret = populated ?: -EBUSY;
+	if (!ret)
+		ret = udmabuf_hugetlb_holes(memfd, item, populated);
 	if (!ret)
 		ret = udmabuf_pin_range(ubuf, memfd, item->offset,
 					item->size >> PAGE_SHIFT, max_slices);

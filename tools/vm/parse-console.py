@@ -22,7 +22,7 @@ RESULT = re.compile(r"^(not ok|ok) \d+ (.*?)(?:\s+#\s*(SKIP|skip).*)?$")
 REPORT = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|KASAN|UBSAN|"
                     r"possible circular locking|possible recursive locking|"
                     r"DEBUG_LOCKS_WARN_ON|DMA-API: (?!preallocated|debugging enabled)|"
-                    r"kmemleak|KFENCE|"
+                    r"kmemleak: .*suspected memory leak|KFENCE: |"
                     r"list_add corruption|list_del corruption|ODEBUG:")
 
 
