@@ -451,62 +451,70 @@ static int udmabuf_pin_range(struct udmabuf *ubuf, struct file *memfd,
 	return 0;
 }
 
+/* Seals and size of an item's memfd, checked under its inode lock. */
+static int udmabuf_item_fits(struct file *memfd,
+			     const struct udmabuf_create_item *item)
+{
+	int ret = udmabuf_check_seals(memfd_fcntl(memfd, F_GET_SEALS, 0));
+
+	if (!ret && item->offset + item->size > i_size_read(file_inode(memfd)))
+		ret = -EINVAL;
+	return ret;
+}
+
 #if IS_ENABLED(CONFIG_HUGETLBFS)
+/* Whether a hugetlb item's range has a folio missing. */
+static bool udmabuf_hugetlb_hole(struct file *memfd,
+				 const struct udmabuf_create_item *item)
+{
+	pgoff_t step = pages_per_huge_page(hstate_file(memfd));
+	pgoff_t index = round_down(item->offset >> PAGE_SHIFT, step);
+	pgoff_t end = (item->offset + item->size) >> PAGE_SHIFT;
+	struct folio *folio;
+
+	for (; index < end; index += step) {
+		folio = filemap_get_folio(memfd->f_mapping, index);
+		if (IS_ERR(folio))
+			return true;
+		folio_put(folio);
+	}
+	return false;
+}
+
 /*
  * 6.12's memfd_pin_folios() allocates a missing hugetlb folio with
  * alloc_hugetlb_folio_reserve(), which takes a reservation that nothing
  * made: the reservation count underflows (or, with DEBUG_VM, its
  * VM_BUG_ON fires). hugetlbfs's own fallocate() allocates with the
- * accounting right, so holes in a hugetlb item are filled that way first.
- * A descriptor that cannot fallocate (read-only) can still pin what is
- * there.
+ * accounting right, so the holes of a hugetlb item are filled that way
+ * before the pin. Called with the inode lock held shared, and returns
+ * with it held; it drops the lock only to fill holes (fallocate() takes
+ * it for writing), then checks the item again. Punching a hole takes the
+ * lock too, so none appears until the pin is taken. A descriptor that
+ * cannot fallocate (read-only) can still pin a range without holes.
  */
-static int udmabuf_hugetlb_populate(struct file *memfd,
-				    const struct udmabuf_create_item *item)
+static int udmabuf_hugetlb_fill(struct file *memfd,
+				const struct udmabuf_create_item *item)
 {
-	if (!is_file_hugepages(memfd) ||
-	    item->offset + item->size > i_size_read(file_inode(memfd)))
-		return 0;
-	return vfs_fallocate(memfd, FALLOC_FL_KEEP_SIZE, item->offset,
-			     item->size);
-}
+	struct inode *inode = file_inode(memfd);
+	int ret;
 
-/*
- * Whether a hugetlb item's range has all its folios: 0, or why not (the
- * error of udmabuf_hugetlb_populate(), @populated, or -EBUSY when a hole
- * was punched since). Called with the inode lock held, so no hole can be
- * punched until the pin is taken.
- */
-static int udmabuf_hugetlb_holes(struct file *memfd,
-				 const struct udmabuf_create_item *item,
-				 int populated)
-{
-	pgoff_t step, index, end;
-	struct folio *folio;
-
-	if (!is_file_hugepages(memfd))
+	if (!is_file_hugepages(memfd) || !udmabuf_hugetlb_hole(memfd, item))
 		return 0;
-	step = pages_per_huge_page(hstate_file(memfd));
-	end = (item->offset + item->size) >> PAGE_SHIFT;
-	for (index = round_down(item->offset >> PAGE_SHIFT, step); index < end;
-	     index += step) {
-		folio = filemap_get_folio(memfd->f_mapping, index);
-		if (IS_ERR(folio))
-			return populated ?: -EBUSY;
-		folio_put(folio);
-	}
-	return 0;
+
+	inode_unlock_shared(inode);
+	ret = vfs_fallocate(memfd, FALLOC_FL_KEEP_SIZE, item->offset,
+			    item->size);
+	inode_lock_shared(inode);
+	if (!ret)
+		ret = udmabuf_item_fits(memfd, item);
+	if (!ret && udmabuf_hugetlb_hole(memfd, item))
+		ret = -EBUSY;
+	return ret;
 }
 #else
-static int udmabuf_hugetlb_populate(struct file *memfd,
-				    const struct udmabuf_create_item *item)
-{
-	return 0;
-}
-
-static int udmabuf_hugetlb_holes(struct file *memfd,
-				 const struct udmabuf_create_item *item,
-				 int populated)
+static int udmabuf_hugetlb_fill(struct file *memfd,
+				const struct udmabuf_create_item *item)
 {
 	return 0;
 }
@@ -523,7 +531,7 @@ static int udmabuf_pin_item(struct udmabuf *ubuf,
 	u32 first_slice = ubuf->slices.nr_slices;
 	struct file *memfd;
 	struct inode *inode;
-	int populated, ret;
+	int ret;
 
 	memfd = fget(item->memfd);
 	if (!memfd)
@@ -532,7 +540,6 @@ static int udmabuf_pin_item(struct udmabuf *ubuf,
 	ret = -EBADFD;
 	if (!shmem_file(memfd) && !is_file_hugepages(memfd))
 		goto put;
-	populated = udmabuf_hugetlb_populate(memfd, item);
 
 	/*
 	 * F_ADD_SEALS takes the inode lock for writing: holding it shared
@@ -541,11 +548,9 @@ static int udmabuf_pin_item(struct udmabuf *ubuf,
 	 */
 	inode = file_inode(memfd);
 	inode_lock_shared(inode);
-	ret = udmabuf_check_seals(memfd_fcntl(memfd, F_GET_SEALS, 0));
-	if (!ret && item->offset + item->size > i_size_read(inode))
-		ret = -EINVAL;
+	ret = udmabuf_item_fits(memfd, item);
 	if (!ret)
-		ret = udmabuf_hugetlb_holes(memfd, item, populated);
+		ret = udmabuf_hugetlb_fill(memfd, item);
 	if (!ret)
 		ret = udmabuf_pin_range(ubuf, memfd, item->offset,
 					item->size >> PAGE_SHIFT, max_slices);
