@@ -26,21 +26,6 @@ static double now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-static long meminfo_kb(const char *key)
-{
-	char line[128];
-	long value = -1;
-	size_t n = strlen(key);
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, n) && line[n] == ':')
-			value = atol(line + n + 1);
-	if (f)
-		fclose(f);
-	return value;
-}
-
 static void shmem_thp(const char *mode)
 {
 	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",

@@ -136,6 +136,22 @@ static inline void backing_add(struct backing *b, uint64_t *last_pfn,
 	}
 }
 
+/* A /proc/meminfo field (kB, or a count for HugePages_*), -1 if absent. */
+static inline long meminfo_kb(const char *key)
+{
+	char line[128];
+	long value = -1;
+	size_t n = strlen(key);
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && line[n] == ':')
+			value = atol(line + n + 1);
+	if (f)
+		fclose(f);
+	return value;
+}
+
 /* UDMABUF_CREATE: the new dma-buf fd, or -errno. */
 static inline int udmabuf_create1(int dev, int memfd, uint64_t offset,
 				  uint64_t size, unsigned int flags)

@@ -761,21 +761,6 @@ TEST_F_TIMEOUT(udmabuf, one_page_in_thousands_of_buffers, 600)
 	free(items);
 }
 
-static long meminfo(const char *key)
-{
-	size_t n = strlen(key);
-	char line[128];
-	long value = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, n) && line[n] == ':')
-			value = atol(line + n + 1);
-	if (f)
-		fclose(f);
-	return value;
-}
-
 /*
  * Make, map, touch and release one buffer of a whole memfd nothing has
  * written yet, timed. The hugetlb reservation count must not move: 6.12's
@@ -785,7 +770,7 @@ static void large_buffer(struct __test_metadata *_metadata, int dev,
 			 const char *what, size_t size, unsigned int mfd_flags)
 {
 	int memfd = memfd_sealed(what, size, mfd_flags, 0), fd;
-	long rsvd = meminfo("HugePages_Rsvd");
+	long rsvd = meminfo_kb("HugePages_Rsvd");
 	double t0, t1, t2, t3;
 	uint8_t *p, sum;
 
@@ -805,10 +790,10 @@ static void large_buffer(struct __test_metadata *_metadata, int dev,
 	t3 = now_ms();
 	ksft_print_msg("%s, %zu MiB: create %.1f ms, mmap+touch %.1f ms, release %.1f ms (%u)\n",
 		       what, size >> 20, t1 - t0, t2 - t1, t3 - t2, sum);
-	EXPECT_EQ(rsvd, meminfo("HugePages_Rsvd"));
+	EXPECT_EQ(rsvd, meminfo_kb("HugePages_Rsvd"));
 	EXPECT_EQ(0, write_seal(memfd));
 	close(memfd);
-	EXPECT_EQ(rsvd, meminfo("HugePages_Rsvd"));
+	EXPECT_EQ(rsvd, meminfo_kb("HugePages_Rsvd"));
 }
 
 /*
