@@ -1064,6 +1064,24 @@ static void thp_items_inside_huge_folios_test(struct kunit *test)
 	check_huge_buffer(test, memfd, items, ARRAY_SIZE(items));
 }
 
+#if IS_ENABLED(CONFIG_HUGETLBFS)
+/* A sealed hugetlb file of @nr_huge 2 MiB pages, nothing written yet. */
+static struct test_memfd *hugetlb_memfd(struct kunit *test, u32 nr_huge)
+{
+	struct test_memfd *memfd;
+	struct file *file;
+
+	file = hugetlb_file_setup("udmabuf-kunit-hugetlb", nr_huge * SZ_2M,
+				  VM_NORESERVE, HUGETLB_ANONHUGE_INODE, 0);
+	if (IS_ERR(file))
+		kunit_skip(test, "no hugetlb file: %ld", PTR_ERR(file));
+	memfd = install_memfd(test, file, nr_huge * HUGE_PAGES);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd);
+	HUGETLBFS_I(file_inode(file))->seals = F_SEAL_SHRINK;
+	return memfd;
+}
+#endif
+
 /*
  * hugetlb folios, with the vmemmap optimisation on where the kernel has
  * it: their tail struct pages are shared, read-only copies.
@@ -1073,18 +1091,10 @@ static void hugetlb_items_inside_huge_folios_test(struct kunit *test)
 #if IS_ENABLED(CONFIG_HUGETLBFS)
 	struct udmabuf_create_item items[ARRAY_SIZE(huge_items)];
 	struct udmabuf_create_item whole;
-	struct test_memfd *memfd;
+	struct test_memfd *memfd = hugetlb_memfd(test, 4);
+	struct file *file = memfd->file;
 	struct dma_buf *warm;
-	struct file *file;
 	u32 i;
-
-	file = hugetlb_file_setup("udmabuf-kunit-hugetlb", 4 * SZ_2M,
-				  VM_NORESERVE, HUGETLB_ANONHUGE_INODE, 0);
-	if (IS_ERR(file))
-		kunit_skip(test, "no hugetlb file: %ld", PTR_ERR(file));
-	memfd = install_memfd(test, file, 4 * HUGE_PAGES);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd);
-	HUGETLBFS_I(file_inode(file))->seals = F_SEAL_SHRINK;
 
 	/* hugetlbfs has no write(): pin once to allocate, fill directly. */
 	whole = item_of(memfd, 0, memfd->nr_pages);
@@ -1127,17 +1137,10 @@ static void hugetlb_unpopulated_memfd_test(struct kunit *test)
 	struct test_memfd *memfd;
 	struct dma_buf *dmabuf;
 	struct hstate *h;
-	struct file *file;
 	u8 *zeros;
 
-	file = hugetlb_file_setup("udmabuf-kunit-unpopulated", 2 * SZ_2M,
-				  VM_NORESERVE, HUGETLB_ANONHUGE_INODE, 0);
-	if (IS_ERR(file))
-		kunit_skip(test, "no hugetlb file: %ld", PTR_ERR(file));
-	memfd = install_memfd(test, file, 2 * HUGE_PAGES);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd);
-	HUGETLBFS_I(file_inode(file))->seals = F_SEAL_SHRINK;
-	h = hstate_file(file);
+	memfd = hugetlb_memfd(test, 2);
+	h = hstate_file(memfd->file);
 	/* Earlier cases' hugetlb files may still be on their way out. */
 	flush_delayed_fput();
 	resv = READ_ONCE(h->resv_huge_pages);
@@ -1216,16 +1219,9 @@ static void map_respects_device_segments_test(struct kunit *test)
 	struct scatterlist *sg;
 	struct sg_table *sgt;
 	unsigned long next;
-	struct file *file;
 	unsigned int i;
 
-	file = hugetlb_file_setup("udmabuf-kunit-segments", SZ_2M,
-				  VM_NORESERVE, HUGETLB_ANONHUGE_INODE, 0);
-	if (IS_ERR(file))
-		kunit_skip(test, "no hugetlb file: %ld", PTR_ERR(file));
-	memfd = install_memfd(test, file, HUGE_PAGES);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd);
-	HUGETLBFS_I(file_inode(file))->seals = F_SEAL_SHRINK;
+	memfd = hugetlb_memfd(test, 1);
 	/* From page 3: the first segment ends early at the boundary. */
 	item = item_of(memfd, 3, 64);
 	dmabuf = udmabuf_create_dmabuf(&item, 1);
