@@ -16,28 +16,6 @@
  */
 #include "udmabuf-user.h"
 
-#include <time.h>
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static void shmem_thp(const char *mode)
-{
-	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
-		      O_WRONLY);
-
-	if (fd >= 0) {
-		if (write(fd, mode, strlen(mode)) < 0)
-			perror("shmem_enabled");
-		close(fd);
-	}
-}
-
 enum layout { EVEN, SAME_PAGE, SCATTERED };
 
 struct backing_kind {

@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/udmabuf.h>
 
@@ -134,6 +135,28 @@ static inline void backing_add(struct backing *b, uint64_t *last_pfn,
 		b->pages++;
 		*last_pfn = pfn;
 	}
+}
+
+/* CLOCK_MONOTONIC in microseconds. */
+static inline double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* Set shmem's THP policy ("always" or "never"); false if it cannot. */
+static inline bool shmem_thp(const char *policy)
+{
+	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+		      O_WRONLY);
+	bool ok = fd >= 0 &&
+		  write(fd, policy, strlen(policy)) == (ssize_t)strlen(policy);
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
 }
 
 /* A /proc/meminfo field (kB, or a count for HugePages_*), -1 if absent. */

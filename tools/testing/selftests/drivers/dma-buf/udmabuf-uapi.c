@@ -56,27 +56,6 @@ static int write_param(const char *name, long value)
 	return ret;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* Set shmem's THP policy ("always" or "never"); false if it cannot. */
-static bool thp_shmem(const char *policy)
-{
-	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
-		      O_WRONLY);
-	bool ok = fd >= 0 &&
-		  write(fd, policy, strlen(policy)) == (ssize_t)strlen(policy);
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
 /* A sealed memfd filled with the pattern of @seed, as a test fixture. */
 static int patterned_memfd(size_t size, unsigned int mfd_flags, uint8_t seed)
 {
@@ -116,7 +95,7 @@ FIXTURE_SETUP(udmabuf)
 	self->size_limit_mb = read_param("size_limit_mb", 64);
 	self->list_limit = read_param("list_limit", 1024);
 	/* 4 KiB shmem folios unless a test asks for THP. */
-	thp_shmem("never");
+	shmem_thp("never");
 	self->memfd = patterned_memfd(16 * PAGE, 0, 7);
 	ASSERT_LE(0, self->memfd);
 }
@@ -390,7 +369,7 @@ TEST_F(udmabuf, thp_items_inside_huge_folios)
 	int memfd;
 	uint8_t *p;
 
-	if (!thp_shmem("always"))
+	if (!shmem_thp("always"))
 		SKIP(return, "no shmem THP");
 	memfd = patterned_memfd(4 * SZ_2M, 0, 11);
 	ASSERT_LE(0, memfd);
@@ -776,18 +755,18 @@ static void large_buffer(struct __test_metadata *_metadata, int dev,
 
 	if (memfd < 0)
 		SKIP(return, "%s memfd: %s", what, strerror(-memfd));
-	t0 = now_ms();
+	t0 = now_us() / 1e3;
 	fd = udmabuf_create1(dev, memfd, 0, size, 0);
-	t1 = now_ms();
+	t1 = now_us() / 1e3;
 	ASSERT_LE(0, fd) TH_LOG("%s: %s", what, strerror(-fd));
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	sum = touch_pages(p, size);
 	p[size - 1] = 0x5a;
-	t2 = now_ms();
+	t2 = now_us() / 1e3;
 	munmap(p, size);
 	close(fd);
-	t3 = now_ms();
+	t3 = now_us() / 1e3;
 	ksft_print_msg("%s, %zu MiB: create %.1f ms, mmap+touch %.1f ms, release %.1f ms (%u)\n",
 		       what, size >> 20, t1 - t0, t2 - t1, t3 - t2, sum);
 	EXPECT_EQ(rsvd, meminfo_kb("HugePages_Rsvd"));
