@@ -21,6 +21,7 @@
 #include <linux/fs.h>
 #include <linux/sched.h>
 #include <linux/string.h>
+#include <linux/workqueue.h>
 
 #include "udmabuf-fault-test.h"
 
@@ -212,6 +213,21 @@ static bool counted_site(const struct codetag *ct)
 #endif
 
 /**
+ * udmabuf_test_release_files - finish the test thread's deferred fput()s
+ *
+ * A kthread's last fput() goes on a list that a work item on system_wq
+ * empties a jiffy later. flush_delayed_fput() of 6.12 releases what is
+ * still on the list, but not a batch the work item has already taken and
+ * is releasing: wait for that too, so that the files the test put are
+ * released when this returns.
+ */
+void udmabuf_test_release_files(void)
+{
+	flush_delayed_fput();
+	__flush_workqueue(system_wq);
+}
+
+/**
  * udmabuf_test_allocs - what the driver holds allocated now
  *
  * Sums allocation profiling's counters over the call sites of
@@ -227,8 +243,7 @@ struct udmabuf_allocs udmabuf_test_allocs(void)
 #ifdef CONFIG_MEM_ALLOC_PROFILING
 	struct alloc_tag *tag;
 
-	/* A kthread's last fput() is deferred: let released buffers go. */
-	flush_delayed_fput();
+	udmabuf_test_release_files();
 
 	for (tag = __start_alloc_tags; tag < __stop_alloc_tags; tag++) {
 		struct alloc_tag_counters counters;

@@ -289,13 +289,13 @@ static struct dma_buf *create_ok(struct kunit *test,
 static void put_now(struct kunit *test, struct dma_buf *dmabuf)
 {
 	kunit_release_action(test, dma_buf_put_action, dmabuf);
-	flush_delayed_fput();
+	udmabuf_test_release_files();
 }
 
 static void close_now(int fd)
 {
 	close_fd(fd);
-	flush_delayed_fput();
+	udmabuf_test_release_files();
 }
 
 static void expect_vmap_bytes(struct kunit *test, struct dma_buf *dmabuf,
@@ -1112,7 +1112,7 @@ static void hugetlb_items_inside_huge_folios_test(struct kunit *test)
 		folio_put(folio);
 	}
 	dma_buf_put(warm);
-	flush_delayed_fput();
+	udmabuf_test_release_files();
 
 	set_huge_items(items, memfd->fd);
 	check_huge_buffer(test, memfd, items, ARRAY_SIZE(items));
@@ -1142,7 +1142,7 @@ static void hugetlb_unpopulated_memfd_test(struct kunit *test)
 	memfd = hugetlb_memfd(test, 2);
 	h = hstate_file(memfd->file);
 	/* Earlier cases' hugetlb files may still be on their way out. */
-	flush_delayed_fput();
+	udmabuf_test_release_files();
 	resv = READ_ONCE(h->resv_huge_pages);
 	free_pages = READ_ONCE(h->free_huge_pages);
 	if (free_pages - resv < 2)
@@ -1159,7 +1159,7 @@ static void hugetlb_unpopulated_memfd_test(struct kunit *test)
 	expect_vmap_bytes(test, dmabuf, zeros);
 	put_now(test, dmabuf);
 	kunit_release_action(test, test_memfd_close, memfd);
-	flush_delayed_fput();
+	udmabuf_test_release_files();
 	now = READ_ONCE(h->resv_huge_pages);
 	KUNIT_EXPECT_EQ(test, now, resv);
 	now = READ_ONCE(h->free_huge_pages);
@@ -1468,7 +1468,7 @@ static void refusal_test(struct kunit *test)
 		dma_buf_put(dmabuf);
 	if (fd >= 0)
 		close_fd(fd);
-	flush_delayed_fput();
+	udmabuf_test_release_files();
 	expect_unpinned(test, memfd, before);
 	udmabuf_test_expect_allocs(test, &allocs);
 }
@@ -1763,7 +1763,7 @@ static void fault_expect_released(struct kunit *test, struct fault_setup *s)
 {
 	u32 i;
 
-	flush_delayed_fput();
+	udmabuf_test_release_files();
 	for (i = 0; i < 3; i++)
 		expect_unpinned(test, s->memfds[i], s->before[i]);
 	udmabuf_test_expect_allocs(test, &s->allocs);
@@ -1809,7 +1809,7 @@ static int fail_each_call_in_turn(struct kunit *test, struct fault_setup *s)
 		failures++;
 	}
 	dma_buf_put(dmabuf);
-	flush_delayed_fput();
+	udmabuf_test_release_files();
 	fault_expect_released(test, s);
 	return failures;
 }
@@ -2179,7 +2179,7 @@ static void fd_install_failure_test(struct kunit *test)
 	WRITE_ONCE(nofile->rlim_cur, 0);
 	ret = udmabuf_ioctl(NULL, UDMABUF_CREATE, addr);
 	WRITE_ONCE(nofile->rlim_cur, saved);
-	flush_delayed_fput();
+	udmabuf_test_release_files();
 
 	KUNIT_EXPECT_EQ(test, ret, -EMFILE);
 	expect_unpinned(test, memfd, before);
@@ -2246,7 +2246,7 @@ static void soak_test(struct kunit *test)
 							items[0].offset));
 		dma_buf_put(dmabuf);
 		if (i % 256 == 0)
-			flush_delayed_fput();
+			udmabuf_test_release_files();
 	}
 	fault_expect_released(test, &s);
 	/* Only reported: caches of the rest of the kernel move it too. */
