@@ -57,21 +57,27 @@ static const struct fault_knob fault_knobs[] = {
 /* What the knobs held before the test armed them. */
 static long fault_knobs_saved[ARRAY_SIZE(fault_knobs)];
 
-static void *fault_knob_value(const struct fault_knob *knob)
+/* The value behind debugfs file @dir/@name, or NULL. */
+static void *debugfs_value(const char *dir_name, const char *name)
 {
 	struct dentry *dir, *file;
 	void *value;
 
-	dir = debugfs_lookup(knob->dir, NULL);
+	dir = debugfs_lookup(dir_name, NULL);
 	if (!dir)
 		return NULL;
-	file = debugfs_lookup(knob->name, dir);
+	file = debugfs_lookup(name, dir);
 	dput(dir);
 	if (!file)
 		return NULL;
 	value = d_inode(file)->i_private;
 	dput(file);
 	return value;
+}
+
+static void *fault_knob_value(const struct fault_knob *knob)
+{
+	return debugfs_value(knob->dir, knob->name);
 }
 
 /* Set a knob, returning what it held. */
@@ -211,6 +217,26 @@ static bool counted_site(const struct codetag *ct)
 	       !ends_with(ct->filename, "-test.c");
 }
 #endif
+
+/**
+ * udmabuf_test_dma_errors - the errors the DMA-API debugger has counted
+ *
+ * Read from the value behind dma-api/error_count in debugfs: it counts
+ * every error, also those it no longer prints.
+ *
+ * Return: the count, or -1 when there is no debugger at work (not built
+ * in, or turned off after one of its own allocations failed).
+ */
+long udmabuf_test_dma_errors(void)
+{
+	bool *disabled = debugfs_value("dma-api", "disabled");
+	u32 *count = debugfs_value("dma-api", "error_count");
+
+	if (!IS_ENABLED(CONFIG_DMA_API_DEBUG) || !disabled || !count ||
+	    READ_ONCE(*disabled))
+		return -1;
+	return READ_ONCE(*count);
+}
 
 /**
  * udmabuf_test_release_files - finish the test thread's deferred fput()s

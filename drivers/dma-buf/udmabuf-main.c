@@ -307,10 +307,16 @@ static void udmabuf_setup_dma(void)
 /*
  * Both ends of a CPU access bracket sync the caches through one mapping
  * for the misc device, made by the first begin and kept until release. It
- * is bidirectional, so any later bracket may sync through it.
+ * is bidirectional, so any later bracket may sync through it, and it is
+ * synced as bidirectional too, whatever the bracket's direction: buffers
+ * that share pages map the same addresses for the misc device, and the
+ * DMA-API debugger matches a sync to a mapping by address, size and
+ * direction. Between two mappings that fit equally (both bidirectional,
+ * neither in the sync's direction) it finds none, and reports a sync of
+ * memory never mapped. A bidirectional sync does what both directions do,
+ * so no bracket gets less than it asked for.
  */
-static int udmabuf_cpu_access(struct dma_buf *dmabuf,
-			      enum dma_data_direction dir, bool begin)
+static int udmabuf_cpu_access(struct dma_buf *dmabuf, bool begin)
 {
 	struct udmabuf *ubuf = dmabuf->priv;
 	struct device *dev = udmabuf_misc.this_device;
@@ -328,22 +334,23 @@ static int udmabuf_cpu_access(struct dma_buf *dmabuf,
 		ubuf->cpu_sgt = sgt;
 	}
 	if (begin)
-		dma_sync_sgtable_for_cpu(dev, ubuf->cpu_sgt, dir);
+		dma_sync_sgtable_for_cpu(dev, ubuf->cpu_sgt, DMA_BIDIRECTIONAL);
 	else
-		dma_sync_sgtable_for_device(dev, ubuf->cpu_sgt, dir);
+		dma_sync_sgtable_for_device(dev, ubuf->cpu_sgt,
+					    DMA_BIDIRECTIONAL);
 	return 0;
 }
 
 static int udmabuf_begin_cpu_access(struct dma_buf *dmabuf,
 				    enum dma_data_direction dir)
 {
-	return udmabuf_cpu_access(dmabuf, dir, true);
+	return udmabuf_cpu_access(dmabuf, true);
 }
 
 static int udmabuf_end_cpu_access(struct dma_buf *dmabuf,
 				  enum dma_data_direction dir)
 {
-	return udmabuf_cpu_access(dmabuf, dir, false);
+	return udmabuf_cpu_access(dmabuf, false);
 }
 
 static struct udmabuf *udmabuf_alloc(void)

@@ -1330,6 +1330,68 @@ static void cpu_access_and_importers_test(struct kunit *test)
 	udmabuf_test_expect_allocs(test, &allocs);
 }
 
+/*
+ * Two buffers that share pages after a first page of their own, each
+ * bracketed for the CPU in every direction. The DMA-API debugger then
+ * holds two mappings of the shared addresses for the misc device, and a
+ * sync must fit one of them exactly: between two that fit equally well it
+ * finds none, and reports a sync of memory never mapped. (A buffer's
+ * first entry is looked up differently: sharing only that one would not
+ * show it.) Nothing may be counted.
+ */
+static void cpu_access_buffers_sharing_pages_test(struct kunit *test)
+{
+	static const enum dma_data_direction dirs[] = {
+		DMA_BIDIRECTIONAL, DMA_TO_DEVICE, DMA_FROM_DEVICE,
+	};
+	struct test_memfd *own = sealed_memfd(test, 4);
+	struct test_memfd *shared = sealed_memfd(test, 2);
+	struct folio_counts *own_before = folio_counts(test, own);
+	struct folio_counts *shared_before = folio_counts(test, shared);
+	struct udmabuf_create_item items[2][2] = {
+		{ item_of(own, 0, 1), item_of(shared, 0, 2) },
+		{ item_of(own, 2, 1), item_of(shared, 0, 2) },
+	};
+	struct udmabuf_allocs allocs = udmabuf_test_allocs();
+	long errors = udmabuf_test_dma_errors();
+	struct dma_buf *dmabufs[2];
+	struct udmabuf *ubuf;
+	u32 i, k;
+
+	if (errors < 0)
+		kunit_skip(test, "no DMA-API debugger at work");
+	for (k = 0; k < 2; k++) {
+		dmabufs[k] = create_ok(test, items[k], 2);
+		if (dma_buf_begin_cpu_access(dmabufs[k], DMA_BIDIRECTIONAL))
+			kunit_skip(test, "no DMA mapping here");
+		/* The shared pages must not join the first entry. */
+		ubuf = dmabufs[k]->priv;
+		if (ubuf->cpu_sgt->orig_nents < 2)
+			kunit_skip(test, "own page and shared pages contiguous");
+	}
+	for (i = 0; i < ARRAY_SIZE(dirs); i++) {
+		for (k = 0; k < 2; k++) {
+			KUNIT_EXPECT_EQ(test, 0,
+					dma_buf_begin_cpu_access(dmabufs[k],
+								 dirs[i]));
+			KUNIT_EXPECT_EQ(test, 0,
+					dma_buf_end_cpu_access(dmabufs[k],
+							       dirs[i]));
+		}
+	}
+	for (k = 0; k < 2; k++)
+		KUNIT_EXPECT_EQ(test, 0,
+				dma_buf_end_cpu_access(dmabufs[k],
+						       DMA_BIDIRECTIONAL));
+	KUNIT_EXPECT_EQ_MSG(test, udmabuf_test_dma_errors(), errors,
+			    "errors the DMA-API debugger counted");
+	put_now(test, dmabufs[0]);
+	put_now(test, dmabufs[1]);
+	expect_unpinned(test, own, own_before);
+	expect_unpinned(test, shared, shared_before);
+	udmabuf_test_expect_allocs(test, &allocs);
+}
+
 /* Eight threads begin CPU access on one fresh buffer at once. */
 struct sync_racer {
 	struct work_struct work;
@@ -2298,6 +2360,7 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(cpu_access_test),
 	KUNIT_CASE(map_respects_device_segments_test),
 	KUNIT_CASE(cpu_access_and_importers_test),
+	KUNIT_CASE(cpu_access_buffers_sharing_pages_test),
 	KUNIT_CASE(first_sync_race_test),
 	KUNIT_CASE_PARAM(refusal_test, refusal_gen_params),
 	KUNIT_CASE(ioctl_create_list_test),
