@@ -14,9 +14,11 @@ done
 declare -A status
 
 echo "== lint =="
-# checkpatch: every file of ours, strict; any ERROR, WARNING or CHECK fails.
+# checkpatch: every file of ours (driver and selftest), strict; any ERROR,
+# WARNING or CHECK fails.
 report=$(cd "$repo" && "$tree/scripts/checkpatch.pl" --no-tree --strict \
-	--terse -f drivers/dma-buf/*.[ch] 2>&1)
+	--terse -f drivers/dma-buf/*.[ch] \
+	tools/testing/selftests/drivers/dma-buf/udmabuf-u*.[ch] 2>&1)
 if grep -qE 'ERROR|WARNING|CHECK' <<<"$report"; then
 	echo "$report" | grep -E 'ERROR|WARNING|CHECK'
 	status[checkpatch]=FAIL

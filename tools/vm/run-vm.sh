@@ -14,6 +14,8 @@ tree=$(realpath "$1") kbuild=$(realpath "$2") out=$(realpath -m "$3")
 label=$4 progs=$5 extra=${6:-}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 vm=$repo/tools/vm
+# Our selftest and its userspace header, shared with the demo and the bench.
+self=$repo/tools/testing/selftests/drivers/dma-buf
 timeout_s=${VM_TIMEOUT:-900}
 mkdir -p "$out/bin"
 
@@ -25,11 +27,12 @@ fi
 
 cflags=(-static -pthread -O2 -Wall -Wextra -Wno-sign-compare -Wno-unused-parameter
 	-Wno-clobbered
-	-I"$out/headers/include" -I"$vm" -I"$tree/tools/testing/selftests")
+	-I"$out/headers/include" -I"$self" -I"$tree/tools/testing/selftests"
+	-I"$tree/tools/testing/selftests/drivers/dma-buf")
 build() { # output source...
 	local dst=$out/bin/$1
 	shift
-	if [ ! -x "$dst" ] || [ -n "$(find "$@" "$vm/udmabuf-user.h" -newer "$dst")" ]; then
+	if [ ! -x "$dst" ] || [ -n "$(find "$@" "$self/udmabuf-user.h" -newer "$dst")" ]; then
 		# Warnings go to a log (the tree's selftest has a few of its own).
 		if ! gcc "${cflags[@]}" -o "$dst" "$@" 2>"$dst.log"; then
 			cat "$dst.log" >&2
@@ -41,7 +44,7 @@ build init "$vm/init.c"
 build demo "$vm/demo.c"
 if [ -f "$vm/bench.c" ]; then build bench "$vm/bench.c"; fi
 build udmabuf "$tree/tools/testing/selftests/drivers/dma-buf/udmabuf.c"
-build udmabuf-uapi "$repo/tools/testing/selftests/drivers/dma-buf/udmabuf-uapi.c"
+build udmabuf-uapi "$self/udmabuf-uapi.c"
 
 # initramfs from our own static binaries, packed by the tree's gen_init_cpio.
 list=$out/initramfs.list

@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "kselftest_harness.h"
+#include "../../kselftest_harness.h"
 
 #define PAGE	SZ_4K
 
@@ -167,15 +167,15 @@ TEST_F(udmabuf, zero_size)
 
 TEST_F(udmabuf, past_end_of_memfd)
 {
-	EXPECT_EQ(-EINVAL, udmabuf_create1(self->dev, self->memfd, 12 * PAGE,
-				   8 * PAGE, 0));
+	EXPECT_EQ(-EINVAL,
+		  udmabuf_create1(self->dev, self->memfd, 12 * PAGE, 8 * PAGE, 0));
 	EXPECT_EQ(-EINVAL, udmabuf_create1(self->dev, self->memfd, 16 * PAGE, PAGE, 0));
 }
 
 TEST_F(udmabuf, offset_plus_size_overflows)
 {
 	EXPECT_EQ(-EINVAL, udmabuf_create1(self->dev, self->memfd,
-				   UINT64_MAX & ~(PAGE - 1), 2 * PAGE, 0));
+					   UINT64_MAX & ~(PAGE - 1), 2 * PAGE, 0));
 }
 
 TEST_F(udmabuf, over_size_limit)
@@ -358,7 +358,6 @@ TEST_F(udmabuf, mmap_at_offset)
 	close(fd);
 }
 
-
 TEST_F(udmabuf, thp_items_inside_huge_folios)
 {
 	const struct udmabuf_create_item items[] = {
@@ -376,7 +375,7 @@ TEST_F(udmabuf, thp_items_inside_huge_folios)
 	p = mmap(NULL, SZ_2M, PROT_READ, MAP_SHARED, memfd, SZ_2M);
 	ASSERT_NE(MAP_FAILED, p);
 	touch_pages(p, SZ_2M);
-	if (!(kpageflags(pfn_of(p)) & (1ULL << 22))) {
+	if (!(page_flags_of(pfn_of(p)) & (1ULL << 22))) {
 		munmap(p, SZ_2M);
 		close(memfd);
 		SKIP(return, "shmem gave no huge folio");
@@ -444,7 +443,7 @@ TEST_F(udmabuf, buffer_outlives_memfd)
 TEST_F(udmabuf, fork_shares_the_mapping)
 {
 	int fd = udmabuf_create1(self->dev, self->memfd, 0, 4 * PAGE, 0), status;
-	volatile uint8_t *p;
+	uint8_t *p;
 	pid_t pid;
 
 	ASSERT_LE(0, fd);
@@ -459,7 +458,7 @@ TEST_F(udmabuf, fork_shares_the_mapping)
 	EXPECT_EQ(0xa5, p[3 * PAGE]);
 	p[0] = pattern_at(7, 0);
 	p[3 * PAGE] = pattern_at(7, 3 * PAGE);
-	munmap((void *)p, 4 * PAGE);
+	munmap(p, 4 * PAGE);
 	close(fd);
 }
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Userspace helpers shared by the VM demo, the benchmark and our selftest:
- * sealed memfds, patterns, minor-fault counts and page frames from
- * /proc/self/pagemap and /proc/kpageflags (the VM runs them as root).
+ * Userspace helpers of the udmabuf-uapi selftest: sealed memfds, patterns,
+ * minor-fault counts and page frames from /proc/self/pagemap and
+ * /proc/kpageflags (which need root).
  */
 #ifndef UDMABUF_USER_H
 #define UDMABUF_USER_H
@@ -75,13 +75,16 @@ static inline long minor_faults(void)
 	return ru.ru_minflt;
 }
 
-/* Read one byte of each page: the first touch of every page. */
-static inline uint8_t touch_pages(const volatile uint8_t *p, size_t len)
+/*
+ * Read one byte of each page: the first touch of every page. The loads
+ * are atomic so that the compiler keeps them when the sum goes unused.
+ */
+static inline uint8_t touch_pages(const uint8_t *p, size_t len)
 {
 	uint8_t sum = 0;
 
 	for (size_t off = 0; off < len; off += SZ_4K)
-		sum += p[off];
+		sum += __atomic_load_n(p + off, __ATOMIC_RELAXED);
 	return sum;
 }
 
@@ -99,7 +102,7 @@ static inline uint64_t pfn_of(const void *addr)
 	return (entry >> 63) & 1 ? entry & ((1ULL << 55) - 1) : 0;
 }
 
-static inline uint64_t kpageflags(uint64_t pfn)
+static inline uint64_t page_flags_of(uint64_t pfn)
 {
 	static int fd = -1;
 	uint64_t flags = 0;
@@ -128,7 +131,7 @@ static inline void backing_add(struct backing *b, uint64_t *last_pfn,
 		bool follows = b->pages && pfn == *last_pfn + 1;
 
 		if (!follows ||
-		    !(kpageflags(pfn) & (1ULL << KPF_COMPOUND_TAIL)))
+		    !(page_flags_of(pfn) & (1ULL << KPF_COMPOUND_TAIL)))
 			b->folios++;
 		if (!follows)
 			b->runs++;
