@@ -12,6 +12,9 @@
 #   make coverage  UML suites built with clang coverage: coverage/html
 #   make sanitize  UML suites with KASAN, UBSAN, lockdep and debug checks
 #   make lint      checkpatch --strict, W=1 and sparse on our files
+#   make patches   the driver as a patch series for 6.12: build/patches/
+#   make check-patches  git am, checkpatch, byte-identity, and every
+#                  prefix of the series built (make test runs all but that)
 #
 # KDIR=/path/to/linux-6.12.y uses your own tree instead (our files are laid
 # over it). BUILD=dir moves all build output (default: build/).
@@ -40,7 +43,7 @@ OUR_OBJECTS := $(patsubst %.c,%.o,$(wildcard drivers/dma-buf/udmabuf*.c))
 
 .PHONY: all run test kunit kunit-uml kunit-x86 selftest lint deps tree \
 	stock-tree vm-kernel vm-stock-kernel bench coverage sanitize clean \
-	distclean
+	distclean patches check-patches check-patches-quick
 
 all: run
 
@@ -153,8 +156,32 @@ lint: tree
 	@tools/lint.sh $(TREE) $(BUILD)/lint $(JOBS) $(RESULTS)/lint.json; \
 		echo $$? >$(RESULTS)/lint.exit
 
-test: kunit-uml lint selftest kunit-x86 sanitize coverage
+# The patch series: generated from tools/patches/ and our files into a
+# throw-away git repository of the pristine tree.
+PATCHES_GIT := $(BUILD)/patches-git
+PATCHES := $(BUILD)/patches
+patches: deps
+	@tools/patches/make-series.sh $(PATCHES_GIT) $(PATCHES) \
+		$(KERNEL_PKG_VERSION)
+
+define check_patches
+	@mkdir -p $(RESULTS)
+	@UML_JSON=$(RESULTS)/uml.json tools/patches/check-series.sh \
+		$(PATCHES_GIT) $(PATCHES) $(RESULTS)/patches.json $(1); \
+		echo $$? >$(RESULTS)/patches.exit
+endef
+
+check-patches: patches
+	$(call check_patches,--full $(JOBS))
 	@tools/kunit-total.py \
+		patches=$(RESULTS)/patches.json:$$(cat $(RESULTS)/patches.exit)
+
+check-patches-quick: patches
+	$(call check_patches)
+
+test: kunit-uml lint selftest kunit-x86 sanitize coverage check-patches-quick
+	@tools/kunit-total.py \
+		patches=$(RESULTS)/patches.json:$$(cat $(RESULTS)/patches.exit) \
 		sanitize=$(RESULTS)/sanitize.json:$$(cat $(RESULTS)/sanitize.exit) \
 		sanitize-reports=$(RESULTS)/sanitize-reports.json:$$(cat $(RESULTS)/sanitize-reports.exit) \
 		coverage=$(RESULTS)/coverage.json:$$(cat $(RESULTS)/coverage.exit) \

@@ -6,7 +6,7 @@ set -euo pipefail
 pkg=$1 version=$2
 shift 2
 wanted=(build-essential flex bison bc libelf-dev libssl-dev python3 perl
-	xz-utils patch sparse "$@")
+	xz-utils patch sparse git python3-ply python3-git "$@")
 
 missing=()
 for p in "${wanted[@]}"; do

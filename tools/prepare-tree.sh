@@ -22,23 +22,40 @@ fi
 
 [ "$mode" = --stock ] && exit 0
 
-# Our files: copied only when they differ, so make sees no needless change.
-for f in "$repo"/drivers/dma-buf/*.[ch] "$repo"/drivers/dma-buf/.kunitconfig; do
-	install -C -m 0644 "$f" "$tree/drivers/dma-buf/$(basename "$f")"
-done
-# The module is built from udmabuf-main.c and udmabuf-slices.c (see the
-# kbuild patch): the tree's udmabuf.c goes, as the patch series removes it.
-rm -f "$tree/drivers/dma-buf/udmabuf.c"
+# The tree is made what our patch series makes it (tools/patches/, one
+# folder per commit): each commit's files copied or deleted, and its edits of
+# the tree's own files (tree.patch) applied in order.
+series=$repo/tools/patches
+commits=("$series"/[0-9]*-*/)
 
-# Our kbuild entries, applied once. A copy of the applied patch is kept in
-# the tree, so that a changed patch replaces the old one instead of failing.
-patch=$repo/tools/kbuild/udmabuf-kbuild.patch
-applied=$tree/.udmabuf-kbuild.patch
-if [ -f "$applied" ] && ! cmp -s "$applied" "$patch"; then
-	patch -d "$tree" -p1 -R -s <"$applied"
-	rm -f "$applied"
+# Files: copied only when they differ, so make sees no needless change.
+for commit in "${commits[@]}"; do
+	while read -r line; do
+		case "$line" in
+		'' | '#'*) ;;
+		'delete '*) rm -f "$tree/${line#delete }" ;;
+		*) install -C -D -m 0644 "$repo/$line" "$tree/$line" ;;
+		esac
+	done <"$commit/files"
+done
+
+# Edits: applied once. Copies of the applied patches are kept in the tree,
+# so that changed patches replace the old ones (reverted last to first)
+# instead of failing.
+applied=$tree/.udmabuf-series
+current=$(cat "${commits[@]/%/tree.patch}")
+if [ -d "$applied" ] && [ "$(cat "$applied"/*.patch)" != "$current" ]; then
+	for old in $(ls -r "$applied"/*.patch); do
+		patch -d "$tree" -p1 -R -s <"$old"
+	done
+	rm -rf "$applied"
 fi
-if [ ! -f "$applied" ]; then
-	patch -d "$tree" -p1 -N -s <"$patch"
-	cp "$patch" "$applied"
+if [ ! -d "$applied" ]; then
+	mkdir -p "$applied.new"
+	for commit in "${commits[@]}"; do
+		name=$(basename "$commit")
+		patch -d "$tree" -p1 -N -s <"$commit/tree.patch"
+		cp "$commit/tree.patch" "$applied.new/$name.patch"
+	done
+	mv "$applied.new" "$applied"
 fi
