@@ -11,6 +11,8 @@
 #   make bench     our driver against the stock one in the VM: tables, plot
 #   make coverage  UML suites built with clang coverage: coverage/html
 #   make sanitize  UML suites with KASAN, UBSAN, lockdep and debug checks
+#   make stress    a debug x86_64 kernel: random stress, page migration,
+#                  vgem importing, any kernel report fails
 #   make lint      checkpatch --strict, W=1 and sparse on our files
 #   make patches   the driver as a patch series for 6.12: build/patches/
 #   make check-patches  git am, checkpatch, byte-identity, and every
@@ -43,7 +45,8 @@ OUR_OBJECTS := $(patsubst %.c,%.o,$(wildcard drivers/dma-buf/udmabuf*.c))
 
 .PHONY: all run test kunit kunit-uml kunit-x86 selftest lint deps tree \
 	stock-tree vm-kernel vm-stock-kernel bench coverage sanitize clean \
-	distclean patches check-patches check-patches-quick
+	distclean patches check-patches check-patches-quick stress \
+	stress-run vm-debug-kernel
 
 all: run
 
@@ -83,7 +86,7 @@ VM_FRAGMENT := $(REPO)/lib/kunit-configs/x86_64-vm.config
 VM_BUILD := $(BUILD)/vm
 VM_STOCK_BUILD := $(BUILD)/vm-stock
 define vm_kernel
-	@tools/vm/config.sh $(1) $(2) $(VM_FRAGMENT) $(3)
+	@tools/vm/config.sh $(1) $(2) $(or $(4),$(VM_FRAGMENT)) $(3)
 	@echo "== building x86_64 kernel in $(2) =="
 	@$(MAKE) -s -C $(1) O=$(2) ARCH=x86_64 -j$(JOBS) bzImage
 endef
@@ -107,6 +110,44 @@ selftest: vm-kernel
 	@tools/vm/run-vm.sh $(TREE) $(VM_BUILD) $(RESULTS) vm $(SELFTESTS); \
 		echo $$? >$(RESULTS)/vm.exit
 endif
+
+# The debug kernel of make stress: the VM fragment plus every checker
+# (lib/kunit-configs/x86_64-debug.config), in a build folder of its own.
+VM_DEBUG_BUILD := $(BUILD)/vm-debug
+VM_DEBUG_FRAGMENT := $(BUILD)/x86_64-vm-debug.config
+vm-debug-kernel: tree
+	@mkdir -p $(BUILD)
+	@cat $(VM_FRAGMENT) $(REPO)/lib/kunit-configs/x86_64-debug.config \
+		>$(VM_DEBUG_FRAGMENT).new
+	@cmp -s $(VM_DEBUG_FRAGMENT).new $(VM_DEBUG_FRAGMENT) || \
+		mv $(VM_DEBUG_FRAGMENT).new $(VM_DEBUG_FRAGMENT)
+	@rm -f $(VM_DEBUG_FRAGMENT).new
+	$(call vm_kernel,$(TREE),$(VM_DEBUG_BUILD),,$(VM_DEBUG_FRAGMENT))
+
+# Stress, page migration and a real importer, on the debug kernel, in two
+# boots. First the seeded random stress (STRESS=seed:seconds:threads) and
+# vgem importing buffers under the DMA-API debugger. Then the migration of
+# pinned pages out of ZONE_MOVABLE (movablecore=) beside a CMA area, with
+# no hugetlb pool: 6.12 puts boot-time huge pages in ZONE_MOVABLE, and
+# pinning those livelocks in memfd_pin_folios() (see the README). Any
+# kernel report in either console fails.
+STRESS ?= 1:120:4
+STRESS_PROGRAMS := stress:$(STRESS),udmabuf-uapi:-t:vgem_imports_a_shmem_buffer:-t:vgem_imports_a_hugetlb_buffer
+stress-run: vm-debug-kernel
+	@mkdir -p $(RESULTS)
+	@VM_MEM=2G VM_HUGEPAGES=64 tools/vm/run-vm.sh $(TREE) $(VM_DEBUG_BUILD) \
+		$(RESULTS) stress $(STRESS_PROGRAMS) cma=0; \
+		echo $$? >$(RESULTS)/stress.exit
+	@VM_MEM=2G VM_HUGEPAGES=0 tools/vm/run-vm.sh $(TREE) $(VM_DEBUG_BUILD) \
+		$(RESULTS) migrate migrate "movablecore=1G cma=128M"; \
+		echo $$? >$(RESULTS)/migrate.exit
+	@grep -hE '^(stress|migrate): ' $(RESULTS)/stress-console.log \
+		$(RESULTS)/migrate-console.log | grep -vE 'MemFree|at [0-9]+ s:' || true
+
+stress: stress-run
+	@tools/kunit-total.py \
+		stress=$(RESULTS)/stress.json:$$(cat $(RESULTS)/stress.exit) \
+		migrate=$(RESULTS)/migrate.json:$$(cat $(RESULTS)/migrate.exit)
 
 # kunit.py on x86_64 with the VM kernel's build folder; KVM if the VM's
 # probe found it usable.
@@ -179,8 +220,11 @@ check-patches: patches
 check-patches-quick: patches
 	$(call check_patches)
 
-test: kunit-uml lint selftest kunit-x86 sanitize coverage check-patches-quick
+test: kunit-uml lint selftest kunit-x86 sanitize coverage check-patches-quick \
+	stress-run
 	@tools/kunit-total.py \
+		stress=$(RESULTS)/stress.json:$$(cat $(RESULTS)/stress.exit) \
+		migrate=$(RESULTS)/migrate.json:$$(cat $(RESULTS)/migrate.exit) \
 		patches=$(RESULTS)/patches.json:$$(cat $(RESULTS)/patches.exit) \
 		sanitize=$(RESULTS)/sanitize.json:$$(cat $(RESULTS)/sanitize.exit) \
 		sanitize-reports=$(RESULTS)/sanitize-reports.json:$$(cat $(RESULTS)/sanitize-reports.exit) \
@@ -204,6 +248,7 @@ run: vm-kernel
 
 clean:
 	rm -rf $(BUILD)/uml $(BUILD)/lint $(BUILD)/vm $(BUILD)/vm-stock \
+		$(BUILD)/vm-debug $(BUILD)/patches $(BUILD)/patches-git \
 		$(BUILD)/coverage $(BUILD)/sanitize $(RESULTS)
 
 distclean:

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * PID 1 of the test VM: mount what the tests need, run the programs the
- * kernel command line names (udmabuf_vm=prog,prog,...), fence each one's
+ * kernel command line names (udmabuf_vm=prog,prog:arg:arg,...), fence each one's
  * output with markers the host parses, then end QEMU (-no-reboot).
  */
 #define _GNU_SOURCE
@@ -52,10 +52,16 @@ int main(int argc, char **argv)
 
 	printf("==== VM UP\n");
 	progs = strdup(list ? list : "demo");
+	/* name or name:arg:arg..., e.g. udmabuf-uapi:-t:some_test */
 	for (name = strtok_r(progs, ",", &save); name;
 	     name = strtok_r(NULL, ",", &save)) {
-		char *args[] = { name, NULL };
+		char *args[16] = { name }, *arg_save;
+		int n = 1;
 
+		strtok_r(name, ":", &arg_save);
+		while (n < 15 && (args[n] = strtok_r(NULL, ":", &arg_save)))
+			n++;
+		args[n] = NULL;
 		if (strcmp(name, "none"))
 			run(name, args);
 	}

@@ -9,7 +9,8 @@ init fences each program's output with "==== BEGIN name" and
 ("ok N name", "not ok N name", "... # SKIP") are cases. A program that
 ends badly without a failed case, or never ends (crash, hang), counts as
 one failure. A kernel report anywhere in the log (a WARN, BUG, oops,
-KASAN, UBSAN, lockdep, DMA-API debugger, kmemleak or KFENCE line) fails
+KASAN, UBSAN, lockdep, DMA-API debugger, kmemleak, KFENCE, hung task or
+RCU stall line) fails
 the case "no kernel report". Writes kunit.py-style JSON for
 tools/kunit-total.py and prints a short report; exits 1 on any failure.
 """
@@ -23,7 +24,9 @@ REPORT = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|KASAN|UBSAN|"
                     r"possible circular locking|possible recursive locking|"
                     r"DEBUG_LOCKS_WARN_ON|DMA-API: (?!preallocated|debugging enabled)|"
                     r"kmemleak: .*suspected memory leak|KFENCE: |"
-                    r"list_add corruption|list_del corruption|ODEBUG:")
+                    r"list_add corruption|list_del corruption|ODEBUG:|"
+                    r"blocked for more than|detected stall|"
+                    r"Bad page state")
 
 
 def parse(lines):

@@ -7,7 +7,8 @@
 #   OUT      work folder for userspace, initramfs, logs and results
 #   LABEL    name of this run in the results (e.g. vm, vm-stock)
 #   PROGRAMS comma-separated: demo, udmabuf (the tree's selftest),
-#            udmabuf-uapi (ours), bench
+#            udmabuf-uapi (ours), bench, stress, migrate; name:arg:arg
+#            passes arguments
 set -euo pipefail
 
 tree=$(realpath "$1") kbuild=$(realpath "$2") out=$(realpath -m "$3")
@@ -43,6 +44,8 @@ build() { # output source...
 build init "$vm/init.c"
 build demo "$vm/demo.c"
 if [ -f "$vm/bench.c" ]; then build bench "$vm/bench.c"; fi
+build stress "$vm/stress.c"
+build migrate "$vm/migrate.c"
 build udmabuf "$tree/tools/testing/selftests/drivers/dma-buf/udmabuf.c"
 build udmabuf-uapi "$self/udmabuf-uapi.c"
 
@@ -53,7 +56,7 @@ list=$out/initramfs.list
 	echo "nod /dev/console 0600 0 0 c 5 1"
 	for d in bin proc sys tmp; do echo "dir /$d 0755 0 0"; done
 	echo "file /init $out/bin/init 0755 0 0"
-	for p in demo bench udmabuf udmabuf-uapi; do
+	for p in demo bench udmabuf udmabuf-uapi stress migrate; do
 		if [ -x "$out/bin/$p" ]; then
 			echo "file /bin/$p $out/bin/$p 0755 0 0"
 		fi

@@ -818,28 +818,6 @@ static int dma_debug_entries(const char *dev)
 	return n;
 }
 
-/* The first DRM device that calls itself vgem, or -errno. */
-static int open_vgem(void)
-{
-	char name[16], path[32];
-
-	for (int i = 0; i < 16; i++) {
-		struct drm_version v = { .name = name, .name_len = sizeof(name) };
-		int card;
-
-		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
-		card = open(path, O_RDWR | O_CLOEXEC);
-		if (card < 0)
-			continue;
-		memset(name, 0, sizeof(name));
-		if (!ioctl(card, DRM_IOCTL_VERSION, &v) &&
-		    !strncmp(name, "vgem", 4))
-			return card;
-		close(card);
-	}
-	return -ENODEV;
-}
-
 static int sync_buffer(int fd, unsigned long long flags)
 {
 	struct dma_buf_sync sync = { .flags = flags | DMA_BUF_SYNC_RW };

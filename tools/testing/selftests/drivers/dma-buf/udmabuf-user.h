@@ -2,7 +2,7 @@
 /*
  * Userspace helpers of the udmabuf-uapi selftest: sealed memfds, patterns,
  * minor-fault counts and page frames from /proc/self/pagemap and
- * /proc/kpageflags (which need root).
+ * /proc/kpageflags (which need root), /proc numbers, vgem.
  */
 #ifndef UDMABUF_USER_H
 #define UDMABUF_USER_H
@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include <drm/drm.h>
 #include <linux/udmabuf.h>
 
 #define SZ_4K		4096UL
@@ -162,20 +163,48 @@ static inline bool shmem_thp(const char *policy)
 	return ok;
 }
 
-/* A /proc/meminfo field (kB, or a count for HugePages_*), -1 if absent. */
-static inline long meminfo_kb(const char *key)
+/* The number after "@key@sep" on a line of @path, -1 if absent. */
+static inline long proc_number(const char *path, const char *key, char sep)
 {
 	char line[128];
 	long value = -1;
 	size_t n = strlen(key);
-	FILE *f = fopen("/proc/meminfo", "r");
+	FILE *f = fopen(path, "r");
 
 	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, n) && line[n] == ':')
+		if (!strncmp(line, key, n) && line[n] == sep)
 			value = atol(line + n + 1);
 	if (f)
 		fclose(f);
 	return value;
+}
+
+/* A /proc/meminfo field (kB, or a count for HugePages_*), -1 if absent. */
+static inline long meminfo_kb(const char *key)
+{
+	return proc_number("/proc/meminfo", key, ':');
+}
+
+/* The first DRM device that calls itself vgem, or -errno. */
+static inline int open_vgem(void)
+{
+	char name[16], path[32];
+
+	for (int i = 0; i < 16; i++) {
+		struct drm_version v = { .name = name, .name_len = sizeof(name) };
+		int card;
+
+		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
+		card = open(path, O_RDWR | O_CLOEXEC);
+		if (card < 0)
+			continue;
+		memset(name, 0, sizeof(name));
+		if (!ioctl(card, DRM_IOCTL_VERSION, &v) &&
+		    !strncmp(name, "vgem", 4))
+			return card;
+		close(card);
+	}
+	return -ENODEV;
 }
 
 /* UDMABUF_CREATE: the new dma-buf fd, or -errno. */

@@ -1,0 +1,1315 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * udmabuf stress: threads racing random operations on a shared pool of
+ * memfds (shmem 4 KiB, shmem THP, hugetlb 2 MiB) and of buffers made of
+ * them, against a model of every memfd's bytes.
+ *
+ * Usage: stress [seed] [seconds] [threads]
+ * (or, as the VM's init runs it: udmabuf_stress=seed,seconds,threads)
+ *
+ * Each thread draws operations from its own generator (seed + thread):
+ * creates with valid and invalid items, closes, mmaps at random offsets,
+ * reads and writes through them, mprotect/munmap of part of a mapping,
+ * mremap moves and growth, fork, madvise, DMA_BUF_IOCTL_SYNC with valid
+ * and invalid flags, seals racing creates, memfds closed and replaced
+ * while buffers on them live, hole punches, vgem imports. Bytes are
+ * checked against the model under per-memfd locks; the operations that
+ * only touch the driver's control paths race freely. Every errno must be
+ * the one the input calls for. At the end every buffer is closed and
+ * every memfd must accept F_SEAL_WRITE (no pin left).
+ */
+#include "udmabuf-user.h"
+
+#include <dirent.h>
+#include <drm/drm.h>
+#include <linux/dma-buf.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <sys/klog.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC	0x0020	/* glibc 2.36 lacks it */
+#endif
+
+#define PAGE		4096UL
+#define NR_SLOTS	6
+#define MAX_ITEMS	6
+#define MAX_BUFS	48
+#define MAX_MAPS	6
+#define MAX_THREADS	16
+
+enum kind { SHMEM_4K, SHMEM_THP, HUGETLB };
+static const char *const kind_names[] = { "shmem-4k", "shmem-thp", "hugetlb" };
+
+/* A memfd and the model of its bytes. */
+struct memfd_obj {
+	int fd;			/* -1 once its slot closed it */
+	int id;			/* creation order: the lock order */
+	enum kind kind;
+	size_t size;
+	uint8_t *shadow;
+	pthread_rwlock_t data;	/* read: checking bytes; write: changing */
+	atomic_int refs;	/* the slot's and each buffer's */
+	atomic_int seals;	/* seals known to be on it */
+	atomic_int sealing;	/* F_ADD_SEALS calls in flight */
+	atomic_bool punched;	/* a hole was punched: hugetlb refills may fail */
+};
+
+/* A pool entry: fd users hold @use for reading, replacing for writing. */
+struct slot {
+	pthread_rwlock_t use;
+	struct memfd_obj *m;
+};
+
+struct buf_item {
+	struct memfd_obj *m;
+	uint64_t offset, size;
+};
+
+struct buf {
+	int fd;
+	atomic_int refs;	/* the pool's, each mapping's, each user's */
+	atomic_bool diverged;	/* a hole punched under it: no byte checks */
+	atomic_bool started;	/* a DMA_BUF_SYNC_START went through */
+	size_t size;
+	int nitems;
+	struct buf_item items[MAX_ITEMS];
+	struct buf *prev, *next;	/* every live buffer */
+};
+
+struct map {
+	struct buf *b;
+	uint8_t *addr;
+	size_t len;
+	uint64_t off;		/* buffer offset of addr */
+	int prot;
+	bool split;		/* mprotect() left it in several VMAs */
+};
+
+struct thread {
+	pthread_t tid;
+	int id;
+	int vgem;		/* its own DRM file: handles are per file */
+	uint64_t rng;
+	struct map maps[MAX_MAPS];
+	atomic_ulong ops;
+	atomic_int op;		/* the operation under way, for the watchdog */
+	bool done;
+};
+
+static struct slot slots[NR_SLOTS];
+static struct buf *pool[MAX_BUFS];
+static struct buf live = { .prev = &live, .next = &live };
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int next_id;
+static int dev, not_memfd, unsealed, hugetlb_ok;
+static double deadline;
+static unsigned long stress_seconds;
+static atomic_ulong data_checks, data_errors, errno_errors, skipped_checks;
+static atomic_ulong op_count[32];
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int logged;
+
+static void report(atomic_ulong *counter, const char *fmt, ...)
+{
+	va_list ap;
+
+	atomic_fetch_add(counter, 1);
+	pthread_mutex_lock(&log_lock);
+	if (logged++ < 40) {
+		va_start(ap, fmt);
+		printf("stress: ");
+		vprintf(fmt, ap);
+		printf("\n");
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&log_lock);
+}
+
+static uint64_t rnd(struct thread *t)
+{
+	t->rng ^= t->rng << 13;
+	t->rng ^= t->rng >> 7;
+	t->rng ^= t->rng << 17;
+	return t->rng;
+}
+
+static uint64_t below(struct thread *t, uint64_t n)
+{
+	return n ? rnd(t) % n : 0;
+}
+
+/* -errno of a call that returns -1 on failure, else 0. */
+static int err_of(long ret)
+{
+	return ret < 0 ? -errno : 0;
+}
+
+/* ---- memfds ---- */
+
+static struct memfd_obj *memfd_new(enum kind kind)
+{
+	struct memfd_obj *m = calloc(1, sizeof(*m));
+	unsigned int flags = kind == HUGETLB ? MFD_HUGETLB : 0;
+	uint8_t *p;
+
+	m->kind = kind;
+	m->size = kind == SHMEM_4K ? 256 * PAGE : 2 * SZ_2M;
+	m->id = atomic_fetch_add(&next_id, 1);
+	m->fd = memfd_sealed(kind_names[kind], m->size, flags, 0);
+	if (m->fd < 0) {
+		printf("stress: memfd %s: %s\n", kind_names[kind], strerror(-m->fd));
+		exit(1);
+	}
+	m->shadow = malloc(m->size);
+	pattern_fill(m->shadow, (uint8_t)m->id * 37 + 1, 0, m->size);
+	/* Written through a mapping: hugetlbfs has no write(). */
+	p = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
+	if (p == MAP_FAILED) {
+		printf("stress: mapping memfd %s: %s\n", kind_names[kind],
+		       strerror(errno));
+		exit(1);
+	}
+	memcpy(p, m->shadow, m->size);
+	munmap(p, m->size);
+	pthread_rwlock_init(&m->data, NULL);
+	m->refs = 1;
+	m->seals = F_SEAL_SHRINK;
+	return m;
+}
+
+static void memfd_put(struct memfd_obj *m)
+{
+	if (atomic_fetch_sub(&m->refs, 1) == 1) {
+		free(m->shadow);
+		free(m);
+	}
+}
+
+static enum kind slot_kind(int slot)
+{
+	return (enum kind)(hugetlb_ok ? slot % 3 : slot % 2);
+}
+
+/* Close a slot's memfd (buffers on it live on) and put a new one there. */
+static void slot_replace(int s)
+{
+	struct memfd_obj *old, *m = memfd_new(slot_kind(s));
+
+	pthread_rwlock_wrlock(&slots[s].use);
+	old = slots[s].m;
+	close(old->fd);
+	old->fd = -1;
+	slots[s].m = m;
+	pthread_rwlock_unlock(&slots[s].use);
+	memfd_put(old);
+}
+
+/* ---- buffers ---- */
+
+static void buf_put(struct buf *b)
+{
+	if (atomic_fetch_sub(&b->refs, 1) != 1)
+		return;
+	pthread_mutex_lock(&pool_lock);
+	b->prev->next = b->next;
+	b->next->prev = b->prev;
+	pthread_mutex_unlock(&pool_lock);
+	close(b->fd);
+	for (int i = 0; i < b->nitems; i++)
+		memfd_put(b->items[i].m);
+	free(b);
+}
+
+/* A random pooled buffer, with a reference, or NULL. */
+static struct buf *buf_get(struct thread *t)
+{
+	struct buf *b = NULL;
+	int start = below(t, MAX_BUFS);
+
+	pthread_mutex_lock(&pool_lock);
+	for (int i = 0; i < MAX_BUFS && !b; i++) {
+		b = pool[(start + i) % MAX_BUFS];
+		if (b)
+			atomic_fetch_add(&b->refs, 1);
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return b;
+}
+
+/* The memfds under buffer bytes [off, off + len), locked in id order. */
+static int lock_range(struct buf *b, uint64_t off, uint64_t len, bool write,
+		      struct memfd_obj **locked)
+{
+	struct memfd_obj *ms[MAX_ITEMS];
+	uint64_t pos = 0;
+	int n = 0;
+
+	for (int i = 0; i < b->nitems; i++) {
+		uint64_t end = pos + b->items[i].size;
+		bool seen = false;
+
+		if (end > off && pos < off + len) {
+			for (int k = 0; k < n; k++)
+				seen |= ms[k] == b->items[i].m;
+			if (!seen)
+				ms[n++] = b->items[i].m;
+		}
+		pos = end;
+	}
+	/* Insertion sort by id: one lock order for every thread. */
+	for (int i = 1; i < n; i++)
+		for (int k = i; k > 0 && ms[k - 1]->id > ms[k]->id; k--) {
+			struct memfd_obj *x = ms[k];
+
+			ms[k] = ms[k - 1];
+			ms[k - 1] = x;
+		}
+	for (int i = 0; i < n; i++) {
+		if (write)
+			pthread_rwlock_wrlock(&ms[i]->data);
+		else
+			pthread_rwlock_rdlock(&ms[i]->data);
+		locked[i] = ms[i];
+	}
+	return n;
+}
+
+static void unlock_all(struct memfd_obj **locked, int n)
+{
+	while (n--)
+		pthread_rwlock_unlock(&locked[n]->data);
+}
+
+/* The model's byte at buffer offset @off. */
+static uint8_t *shadow_at(struct buf *b, uint64_t off)
+{
+	for (int i = 0; i < b->nitems; i++) {
+		if (off < b->items[i].size)
+			return &b->items[i].m->shadow[b->items[i].offset + off];
+		off -= b->items[i].size;
+	}
+	return NULL;
+}
+
+/* Compare @len bytes at @p (buffer offset @off) with the model. */
+static void check_bytes(const char *what, struct buf *b, const uint8_t *p,
+			uint64_t off, uint64_t len)
+{
+	struct memfd_obj *locked[MAX_ITEMS];
+	int n = lock_range(b, off, len, false, locked);
+
+	if (atomic_load(&b->diverged)) {
+		atomic_fetch_add(&skipped_checks, 1);
+	} else {
+		atomic_fetch_add(&data_checks, 1);
+		for (uint64_t i = 0; i < len; i++) {
+			uint8_t want = *shadow_at(b, off + i);
+
+			if (p[i] != want) {
+				report(&data_errors,
+				       "%s: buffer byte %llu reads %#x, memfd holds %#x",
+				       what, (unsigned long long)(off + i), p[i],
+				       want);
+				break;
+			}
+		}
+	}
+	unlock_all(locked, n);
+}
+
+/* ---- operations ---- */
+
+enum op {
+	OP_CREATE, OP_CLOSE, OP_MMAP, OP_MUNMAP, OP_READ, OP_WRITE,
+	OP_MEMFD_WRITE, OP_MEMFD_READ, OP_MPROTECT, OP_MUNMAP_PART,
+	OP_MREMAP, OP_FORK, OP_MADVISE, OP_SYNC, OP_SEAL, OP_REPLACE,
+	OP_PUNCH, OP_VGEM, OP_BAD_IOCTL, NR_OPS
+};
+static const char *const op_names[NR_OPS] = {
+	"create", "close", "mmap", "munmap", "read", "write", "memfd-write",
+	"memfd-read", "mprotect", "munmap-part", "mremap", "fork", "madvise",
+	"sync", "seal", "replace", "punch", "vgem", "bad-ioctl",
+};
+static const int op_weight[NR_OPS] = {
+	20, 10, 10, 5, 10, 8, 4, 4, 3, 3, 3, 1, 3, 8, 2, 1, 1, 3, 1,
+};
+
+/* Accept @got if it is one of the @n errnos after it (0: success). */
+static bool expect(const char *what, int got, int n, ...)
+{
+	va_list ap;
+	bool ok = false;
+
+	va_start(ap, n);
+	for (int i = 0; i < n; i++)
+		ok |= got == va_arg(ap, int);
+	va_end(ap);
+	if (!ok)
+		report(&errno_errors, "%s: unexpected %s", what,
+		       got ? strerror(-got) : "success");
+	return ok;
+}
+
+enum bad_item {
+	BAD_NONE, BAD_ZERO_SIZE, BAD_OFFSET, BAD_SIZE, BAD_PAST_END, BAD_FD,
+	BAD_NOT_MEMFD, BAD_UNSEALED, NR_BAD
+};
+
+static void op_create(struct thread *t)
+{
+	struct udmabuf_create_item items[MAX_ITEMS];
+	int nitems = 1 + below(t, MAX_ITEMS), nslots = 0, held[NR_SLOTS];
+	enum bad_item bad = below(t, 4) ? BAD_NONE : 1 + below(t, NR_BAD - 1);
+	int bad_at = below(t, nitems), fd, certain = 0;
+	bool maybe_einval = false, maybe_nospace = false, early_einval = false;
+	struct buf *b = calloc(1, sizeof(*b));
+	int slot_of[MAX_ITEMS];
+
+	for (int i = 0; i < nitems; i++)
+		slot_of[i] = below(t, NR_SLOTS);
+	/* Hold the slots named (in index order) so their fds stay theirs. */
+	for (int s = 0; s < NR_SLOTS; s++)
+		for (int i = 0; i < nitems; i++)
+			if (slot_of[i] == s) {
+				pthread_rwlock_rdlock(&slots[s].use);
+				held[nslots++] = s;
+				break;
+			}
+
+	for (int i = 0; i < nitems; i++) {
+		struct memfd_obj *m = slots[slot_of[i]].m;
+		uint64_t step = m->kind == HUGETLB && below(t, 2) ? SZ_2M : PAGE;
+		uint64_t units = m->size / step;
+		uint64_t first = below(t, units);
+		uint64_t count = 1 + below(t, units - first);
+		int seals = atomic_load(&m->seals);
+
+		/* The same range twice, now and then: items sharing folios. */
+		if (i && below(t, 6) == 0 && b->items[i - 1].m == m &&
+		    i - 1 != bad_at) {
+			items[i] = items[i - 1];
+		} else {
+			items[i] = (struct udmabuf_create_item) {
+				.memfd = m->fd,
+				.offset = first * step,
+				.size = count * step,
+			};
+		}
+		b->items[i] = (struct buf_item) {
+			.m = m, .offset = items[i].offset, .size = items[i].size,
+		};
+		if (i == bad_at && bad != BAD_NONE) {
+			switch (bad) {
+			case BAD_ZERO_SIZE: items[i].size = 0; break;
+			case BAD_OFFSET: items[i].offset += 512; break;
+			case BAD_SIZE: items[i].size -= 512; break;
+			case BAD_PAST_END: items[i].offset = m->size; break;
+			case BAD_FD: items[i].memfd = -1; break;
+			case BAD_NOT_MEMFD: items[i].memfd = not_memfd; break;
+			case BAD_UNSEALED: items[i].memfd = unsealed;
+					   items[i].offset = 0;
+					   items[i].size = PAGE; break;
+			default: break;
+			}
+			if (bad <= BAD_SIZE)
+				early_einval = true;	/* checked before any pin */
+		}
+		/* Pin-phase errors, in item order: the first certain one wins. */
+		if (!certain) {
+			if (i == bad_at && bad == BAD_PAST_END)
+				certain = -EINVAL;
+			else if (i == bad_at && (bad == BAD_FD || bad == BAD_NOT_MEMFD))
+				certain = -EBADFD;
+			else if (i == bad_at && bad == BAD_UNSEALED)
+				certain = -EINVAL;
+			else if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))
+				certain = -EINVAL;
+			else if (atomic_load(&m->sealing))
+				maybe_einval = true;
+			if (m->kind == HUGETLB && atomic_load(&m->punched))
+				maybe_nospace = true;
+		}
+	}
+	b->nitems = nitems;
+	for (int i = 0; i < nitems; i++)
+		b->size += b->items[i].size;
+
+	fd = nitems == 1 && below(t, 2) ?
+		udmabuf_create1(dev, items[0].memfd, items[0].offset,
+				items[0].size, UDMABUF_FLAGS_CLOEXEC) :
+		udmabuf_create_list(dev, UDMABUF_FLAGS_CLOEXEC, items, nitems);
+
+	/* A seal that landed while we were at it may have been seen. */
+	for (int i = 0; i < nitems; i++)
+		if (atomic_load(&b->items[i].m->sealing) ||
+		    (atomic_load(&b->items[i].m->seals) &
+		     (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
+			maybe_einval = true;
+
+	if (early_einval) {
+		expect("create (bad size or offset)", fd < 0 ? fd : 0, 1, -EINVAL);
+	} else if (certain) {
+		expect("create (bad item)", fd < 0 ? fd : 0, 3, certain,
+		       maybe_einval ? -EINVAL : certain,
+		       maybe_nospace ? -ENOSPC : certain);
+	} else {
+		expect("create", fd < 0 ? fd : 0, 5, 0,
+		       maybe_einval ? -EINVAL : 0,
+		       maybe_nospace ? -ENOSPC : 0,
+		       maybe_nospace ? -EBUSY : 0,
+		       maybe_nospace ? -ENOMEM : 0);
+	}
+
+	if (fd >= 0) {
+		off_t size = lseek(fd, 0, SEEK_END);
+
+		if (size != (off_t)b->size)
+			report(&errno_errors, "create: buffer of %lld bytes, asked %zu",
+			       (long long)size, b->size);
+		b->fd = fd;
+		b->refs = 1;
+		for (int i = 0; i < nitems; i++)
+			atomic_fetch_add(&b->items[i].m->refs, 1);
+	}
+	for (int i = nslots - 1; i >= 0; i--)
+		pthread_rwlock_unlock(&slots[held[i]].use);
+	if (fd < 0) {
+		free(b);
+		return;
+	}
+
+	pthread_mutex_lock(&pool_lock);
+	b->next = live.next;
+	b->prev = &live;
+	live.next->prev = b;
+	live.next = b;
+	for (int i = 0; i < MAX_BUFS; i++)
+		if (!pool[i]) {
+			pool[i] = b;
+			b = NULL;
+			break;
+		}
+	pthread_mutex_unlock(&pool_lock);
+	if (b)
+		buf_put(b);	/* the pool is full: close it again */
+}
+
+/* A random buffer closed; one under a punched hole first, if any. */
+static void op_close(struct thread *t)
+{
+	int i = below(t, MAX_BUFS);
+	struct buf *b;
+
+	pthread_mutex_lock(&pool_lock);
+	for (int k = 0; k < MAX_BUFS; k++)
+		if (pool[k] && atomic_load(&pool[k]->diverged)) {
+			i = k;
+			break;
+		}
+	b = pool[i];
+	pool[i] = NULL;
+	pthread_mutex_unlock(&pool_lock);
+	if (b)
+		buf_put(b);
+}
+
+static struct map *free_map(struct thread *t)
+{
+	for (int i = 0; i < MAX_MAPS; i++)
+		if (!t->maps[i].b)
+			return &t->maps[i];
+	return NULL;
+}
+
+static struct map *some_map(struct thread *t)
+{
+	int start = below(t, MAX_MAPS);
+
+	for (int i = 0; i < MAX_MAPS; i++) {
+		struct map *mp = &t->maps[(start + i) % MAX_MAPS];
+
+		if (mp->b)
+			return mp;
+	}
+	return NULL;
+}
+
+static void unmap(struct map *mp)
+{
+	munmap(mp->addr, mp->len);
+	buf_put(mp->b);
+	memset(mp, 0, sizeof(*mp));
+}
+
+static void op_mmap(struct thread *t)
+{
+	struct map *mp = free_map(t);
+	struct buf *b = buf_get(t);
+	uint64_t pages, first, count;
+	int how = below(t, 8), prot;
+	void *p;
+
+	if (!b)
+		return;
+	if (!mp) {
+		buf_put(b);
+		return;
+	}
+	pages = b->size / PAGE;
+	first = below(t, pages);
+	count = 1 + below(t, pages - first);
+	prot = below(t, 3) ? PROT_READ | PROT_WRITE : PROT_READ;
+	if (how == 0) {		/* past the end */
+		p = mmap(NULL, (pages + 1 - first) * PAGE, prot, MAP_SHARED,
+			 b->fd, first * PAGE);
+		expect("mmap past the end", p == MAP_FAILED ? -errno : 0, 1,
+		       -EINVAL);
+	} else if (how == 1) {	/* private */
+		p = mmap(NULL, count * PAGE, prot, MAP_PRIVATE, b->fd,
+			 first * PAGE);
+		expect("private mmap", p == MAP_FAILED ? -errno : 0, 1, -EINVAL);
+	} else {
+		p = mmap(NULL, count * PAGE, prot, MAP_SHARED, b->fd,
+			 first * PAGE);
+		if (expect("mmap", p == MAP_FAILED ? -errno : 0, 1, 0)) {
+			*mp = (struct map) {
+				.b = b, .addr = p, .len = count * PAGE,
+				.off = first * PAGE, .prot = prot,
+			};
+			return;	/* the mapping keeps the reference */
+		}
+	}
+	if (p != MAP_FAILED)
+		munmap(p, count * PAGE);
+	buf_put(b);
+}
+
+static void op_munmap(struct thread *t)
+{
+	struct map *mp = some_map(t);
+
+	if (mp)
+		unmap(mp);
+}
+
+static void op_read(struct thread *t)
+{
+	struct map *mp = some_map(t);
+	uint64_t at, len;
+
+	if (!mp)
+		return;
+	at = below(t, mp->len);
+	len = 1 + below(t, mp->len - at);
+	check_bytes("read through mmap", mp->b, mp->addr + at, mp->off + at, len);
+}
+
+static void op_write(struct thread *t)
+{
+	struct memfd_obj *locked[MAX_ITEMS];
+	struct map *mp = some_map(t);
+	uint64_t at, len;
+	uint8_t seed;
+	int n;
+
+	if (!mp || !(mp->prot & PROT_WRITE))
+		return;
+	at = below(t, mp->len);
+	len = 1 + below(t, mp->len - at);
+	seed = rnd(t);
+	n = lock_range(mp->b, mp->off + at, len, true, locked);
+	if (!atomic_load(&mp->b->diverged)) {
+		for (uint64_t i = 0; i < len; i++) {
+			uint8_t v = pattern_at(seed, i);
+
+			mp->addr[at + i] = v;
+			*shadow_at(mp->b, mp->off + at + i) = v;
+		}
+	}
+	unlock_all(locked, n);
+}
+
+/* A random slot, held for fd use. */
+static struct memfd_obj *slot_hold(struct thread *t, int *s)
+{
+	*s = below(t, NR_SLOTS);
+	pthread_rwlock_rdlock(&slots[*s].use);
+	return slots[*s].m;
+}
+
+static void op_memfd_write(struct thread *t)
+{
+	int s, seals, ret;
+	struct memfd_obj *m = slot_hold(t, &s);
+	uint64_t at = below(t, m->size), len = 1 + below(t, m->size - at);
+	uint8_t *p = malloc(len), seed = rnd(t);
+	bool sealing;
+
+	pattern_fill(p, seed, 0, len);
+	pthread_rwlock_wrlock(&m->data);
+	sealing = atomic_load(&m->sealing);
+	seals = atomic_load(&m->seals);
+	if (m->kind == HUGETLB) {
+		/* No write() on hugetlbfs; a hole would need a fresh page. */
+		uint64_t start = at & ~(SZ_2M - 1);
+		uint64_t end = (at + len + SZ_2M - 1) & ~(SZ_2M - 1);
+		uint8_t *map;
+
+		if (atomic_load(&m->punched))
+			goto out;
+		map = mmap(NULL, end - start, PROT_READ | PROT_WRITE,
+			   MAP_SHARED, m->fd, start);
+		ret = map == MAP_FAILED ? -errno : 0;
+		if (!ret) {
+			memcpy(map + (at - start), p, len);
+			munmap(map, end - start);
+		}
+	} else {
+		ret = pwrite(m->fd, p, len, at);
+		ret = ret < 0 ? -errno : ret == (int)len ? 0 : -EIO;
+	}
+	if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))
+		expect("memfd write (sealed)", ret, 1, -EPERM);
+	else
+		expect("memfd write", ret, 2, 0, sealing ? -EPERM : 0);
+	if (!ret)
+		memcpy(m->shadow + at, p, len);
+out:
+	pthread_rwlock_unlock(&m->data);
+	pthread_rwlock_unlock(&slots[s].use);
+	free(p);
+}
+
+static void op_memfd_read(struct thread *t)
+{
+	int s;
+	struct memfd_obj *m = slot_hold(t, &s);
+	uint64_t at = below(t, m->size), len = 1 + below(t, m->size - at);
+	uint8_t *p = malloc(len);
+	ssize_t got;
+
+	pthread_rwlock_rdlock(&m->data);
+	got = pread(m->fd, p, len, at);
+	if (got != (ssize_t)len) {
+		report(&errno_errors, "memfd read: %zd of %llu bytes (%s)", got,
+		       (unsigned long long)len, strerror(errno));
+	} else {
+		atomic_fetch_add(&data_checks, 1);
+		for (uint64_t i = 0; i < len; i++)
+			if (p[i] != m->shadow[at + i]) {
+				report(&data_errors,
+				       "memfd %s byte %llu reads %#x, model %#x",
+				       kind_names[m->kind],
+				       (unsigned long long)(at + i), p[i],
+				       m->shadow[at + i]);
+				break;
+			}
+	}
+	pthread_rwlock_unlock(&m->data);
+	pthread_rwlock_unlock(&slots[s].use);
+	free(p);
+}
+
+/* Part of a mapping read-only, its bytes checked, then back. */
+static void op_mprotect(struct thread *t)
+{
+	struct map *mp = some_map(t);
+	uint64_t pages, first, count;
+
+	if (!mp || mp->len < 3 * PAGE)
+		return;
+	pages = mp->len / PAGE;
+	first = 1 + below(t, pages - 2);
+	count = 1 + below(t, pages - 1 - first);
+	expect("mprotect", err_of(mprotect(mp->addr + first * PAGE,
+					   count * PAGE, PROT_READ)), 1, 0);
+	mp->split = true;	/* VM_PFNMAP VMAs are not merged back */
+	check_bytes("read after mprotect split", mp->b, mp->addr,
+		    mp->off, mp->len);
+	expect("mprotect back", err_of(mprotect(mp->addr + first * PAGE,
+						count * PAGE, mp->prot)), 1, 0);
+}
+
+/* The head or the tail of a mapping unmapped. */
+static void op_munmap_part(struct thread *t)
+{
+	struct map *mp = some_map(t);
+	uint64_t cut;
+
+	if (!mp || mp->len < 2 * PAGE)
+		return;
+	cut = (1 + below(t, mp->len / PAGE - 1)) * PAGE;
+	if (below(t, 2)) {
+		expect("munmap head", err_of(munmap(mp->addr, cut)), 1, 0);
+		mp->addr += cut;
+		mp->off += cut;
+	} else {
+		expect("munmap tail", err_of(munmap(mp->addr + mp->len - cut,
+						    cut)), 1, 0);
+	}
+	mp->len -= cut;
+	check_bytes("read after partial munmap", mp->b, mp->addr, mp->off,
+		    mp->len);
+}
+
+/* Moved elsewhere (it works), or grown (VM_DONTEXPAND: EFAULT). */
+static void op_mremap(struct thread *t)
+{
+	struct map *mp = some_map(t);
+	void *to, *p;
+
+	if (!mp)
+		return;
+	if (below(t, 3) == 0) {
+		p = mremap(mp->addr, mp->len, mp->len + PAGE, MREMAP_MAYMOVE);
+		expect("mremap growth", p == MAP_FAILED ? -errno : 0, 1, -EFAULT);
+		if (p != MAP_FAILED) {
+			mp->addr = p;
+			mp->len += PAGE;
+		}
+		return;
+	}
+	to = mmap(NULL, mp->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (to == MAP_FAILED)
+		return;
+	/* mremap() moves one VMA: a range over several is EFAULT. */
+	p = mremap(mp->addr, mp->len, mp->len, MREMAP_MAYMOVE | MREMAP_FIXED,
+		   to);
+	expect("mremap move", p == MAP_FAILED ? -errno : 0, 2, 0,
+	       mp->split ? -EFAULT : 0);
+	if (p != MAP_FAILED)
+		mp->addr = p;
+	else
+		munmap(to, mp->len);
+	check_bytes("read after mremap", mp->b, mp->addr, mp->off, mp->len);
+}
+
+/* A child reads the whole mapping against the model, then exits. */
+static void op_fork(struct thread *t)
+{
+	struct memfd_obj *locked[MAX_ITEMS];
+	struct map *mp = some_map(t);
+	int n, status = 0;
+	pid_t pid;
+
+	if (!mp)
+		return;
+	n = lock_range(mp->b, mp->off, mp->len, false, locked);
+	pid = fork();
+	if (pid == 0) {
+		if (atomic_load(&mp->b->diverged))
+			_exit(0);
+		for (uint64_t i = 0; i < mp->len; i++)
+			if (mp->addr[i] != *shadow_at(mp->b, mp->off + i))
+				_exit(1);
+		_exit(0);
+	}
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	unlock_all(locked, n);
+	if (pid < 0)
+		report(&errno_errors, "fork: %s", strerror(errno));
+	else if (!WIFEXITED(status) || WEXITSTATUS(status))
+		report(&data_errors, "fork: the child read wrong bytes (status %#x)",
+		       status);
+	else
+		atomic_fetch_add(&data_checks, 1);
+}
+
+/* What each advice gave the first time: later calls must agree. */
+static atomic_int madvise_seen[3] = { 1, 1, 1 };
+
+static void op_madvise(struct thread *t)
+{
+	static const int advice[3] = { MADV_DONTNEED, MADV_WILLNEED, MADV_COLD };
+	struct map *mp = some_map(t);
+	int a = below(t, 3), ret, want = 1;
+	uint64_t pages, first, count;
+
+	if (!mp)
+		return;
+	pages = mp->len / PAGE;
+	first = below(t, pages);
+	count = 1 + below(t, pages - first);
+	ret = err_of(madvise(mp->addr + first * PAGE, count * PAGE, advice[a]));
+	if (!atomic_compare_exchange_strong(&madvise_seen[a], &want, ret))
+		expect("madvise (as the first time)", ret, 1, want);
+	check_bytes("read after madvise", mp->b, mp->addr, mp->off, mp->len);
+}
+
+static void op_sync(struct thread *t)
+{
+	static const uint64_t valid[] = {
+		DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ,
+		DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE,
+		DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW,
+		DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ,
+		DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE,
+		DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW,
+	};
+	static const uint64_t invalid[] = {
+		0, DMA_BUF_SYNC_END, 1ULL << 3, DMA_BUF_SYNC_RW | 1ULL << 40,
+	};
+	struct buf *b = buf_get(t);
+	struct dma_buf_sync sync;
+	bool started;
+	int ret;
+
+	if (!b)
+		return;
+	if (below(t, 5) == 0) {
+		sync.flags = invalid[below(t, 4)];
+		ret = err_of(ioctl(b->fd, DMA_BUF_IOCTL_SYNC, &sync));
+		expect("sync with bad flags", ret, 1, -EINVAL);
+	} else {
+		/* An end before any start has nothing to sync with: EINVAL. */
+		sync.flags = valid[below(t, 6)];
+		started = atomic_load(&b->started);
+		ret = err_of(ioctl(b->fd, DMA_BUF_IOCTL_SYNC, &sync));
+		if (!(sync.flags & DMA_BUF_SYNC_END)) {
+			if (expect("sync start", ret, 1, 0))
+				atomic_store(&b->started, true);
+		} else {
+			expect("sync end", ret, 2, 0, started ? 0 : -EINVAL);
+		}
+	}
+	buf_put(b);
+}
+
+/* A random seal on a random memfd, racing whatever uses it. */
+static void op_seal(struct thread *t)
+{
+	static const int seal[] = {
+		F_SEAL_WRITE, F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, F_SEAL_GROW,
+		F_SEAL_SHRINK, F_SEAL_SEAL, F_SEAL_EXEC,
+	};
+	int s, which = seal[below(t, 7)], ret, before;
+	struct memfd_obj *m = slot_hold(t, &s);
+	bool retire, racing;
+
+	atomic_fetch_add(&m->sealing, 1);
+	before = atomic_load(&m->seals);
+	ret = err_of(fcntl(m->fd, F_ADD_SEALS, which));
+	/* Another thread's F_SEAL_SEAL may have come first. */
+	racing = atomic_load(&m->sealing) > 1 ||
+		 (atomic_load(&m->seals) & F_SEAL_SEAL);
+	/* F_SEAL_EXEC on an executable memfd brings the write seals along. */
+	if (which == F_SEAL_EXEC)
+		which |= F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
+			 F_SEAL_FUTURE_WRITE;
+	if (before & F_SEAL_SEAL)
+		expect("seal after F_SEAL_SEAL", ret, 1, -EPERM);
+	else if (which & F_SEAL_WRITE)
+		expect("F_SEAL_WRITE", ret, 3, 0, -EBUSY, racing ? -EPERM : 0);
+	else
+		expect("seal", ret, 2, 0, racing ? -EPERM : 0);
+	if (!ret)
+		atomic_fetch_or(&m->seals, which);
+	atomic_fetch_sub(&m->sealing, 1);
+	retire = atomic_load(&m->seals) &
+		 (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL);
+	pthread_rwlock_unlock(&slots[s].use);
+	/* A memfd no buffer can be made of any more makes way. */
+	if (retire)
+		slot_replace(s);
+}
+
+static void op_replace(struct thread *t)
+{
+	slot_replace(below(t, NR_SLOTS));
+}
+
+/* A hole punched: the memfd reads zeros there, buffers keep their pages. */
+static void op_punch(struct thread *t)
+{
+	int s = below(t, NR_SLOTS), ret, seals;
+	struct memfd_obj *m;
+	uint64_t step, first, count;
+
+	pthread_rwlock_wrlock(&slots[s].use);	/* no create in flight on it */
+	m = slots[s].m;
+	step = m->kind == HUGETLB ? SZ_2M : PAGE;
+	first = below(t, m->size / step);
+	count = 1 + below(t, m->size / step - first);
+	pthread_rwlock_wrlock(&m->data);
+	seals = atomic_load(&m->seals);
+	ret = err_of(fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       first * step, count * step));
+	if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))
+		expect("punch (sealed)", ret, 1, -EPERM);
+	else
+		expect("punch", ret, 1, 0);
+	if (!ret) {
+		memset(m->shadow + first * step, 0, count * step);
+		atomic_store(&m->punched, true);
+		pthread_mutex_lock(&pool_lock);
+		for (struct buf *b = live.next; b != &live; b = b->next)
+			for (int i = 0; i < b->nitems; i++)
+				if (b->items[i].m == m &&
+				    b->items[i].offset < (first + count) * step &&
+				    b->items[i].offset + b->items[i].size >
+				    first * step)
+					atomic_store(&b->diverged, true);
+		pthread_mutex_unlock(&pool_lock);
+	}
+	pthread_rwlock_unlock(&m->data);
+	pthread_rwlock_unlock(&slots[s].use);
+}
+
+/* vgem imports a buffer through PRIME; every byte read back through it. */
+static void op_vgem(struct thread *t)
+{
+	struct drm_prime_handle prime = { 0 };
+	struct drm_gem_close gem_close = { 0 };
+	bool close_first = below(t, 2);
+	struct buf *b;
+	uint8_t *p;
+	int ret;
+
+	if (t->vgem < 0)
+		return;
+	b = buf_get(t);
+	if (!b)
+		return;
+	prime.fd = b->fd;
+	ret = err_of(ioctl(t->vgem, DRM_IOCTL_PRIME_FD_TO_HANDLE, &prime));
+	if (!expect("vgem import", ret, 1, 0)) {
+		buf_put(b);
+		return;
+	}
+	prime.fd = -1;
+	prime.flags = DRM_CLOEXEC | DRM_RDWR;
+	ret = err_of(ioctl(t->vgem, DRM_IOCTL_PRIME_HANDLE_TO_FD, &prime));
+	gem_close.handle = prime.handle;
+	/* The importer's handle goes first, or after the bytes are read. */
+	if (close_first)
+		expect("vgem close", err_of(ioctl(t->vgem, DRM_IOCTL_GEM_CLOSE,
+						  &gem_close)), 1, 0);
+	if (expect("vgem export", ret, 1, 0)) {
+		p = mmap(NULL, b->size, PROT_READ, MAP_SHARED, prime.fd, 0);
+		if (expect("vgem mmap", p == MAP_FAILED ? -errno : 0, 1, 0)) {
+			check_bytes("read through vgem's export", b, p, 0,
+				    b->size);
+			munmap(p, b->size);
+		}
+		close(prime.fd);
+	}
+	if (!close_first)
+		expect("vgem close", err_of(ioctl(t->vgem, DRM_IOCTL_GEM_CLOSE,
+						  &gem_close)), 1, 0);
+	buf_put(b);
+}
+
+static void op_bad_ioctl(struct thread *t)
+{
+	int arg = 0;
+
+	expect("unknown ioctl", err_of(ioctl(dev, _IO('u', 0x99), &arg)), 1,
+	       -ENOTTY);
+	expect("list of nothing", udmabuf_create_list(dev, 0, NULL, 0), 1,
+	       -EINVAL);
+}
+
+static void (*const ops[NR_OPS])(struct thread *) = {
+	op_create, op_close, op_mmap, op_munmap, op_read, op_write,
+	op_memfd_write, op_memfd_read, op_mprotect, op_munmap_part, op_mremap,
+	op_fork, op_madvise, op_sync, op_seal, op_replace, op_punch, op_vgem,
+	op_bad_ioctl,
+};
+
+static void *thread_main(void *arg)
+{
+	struct thread *t = arg;
+	int total = 0;
+
+	t->vgem = open_vgem();
+	for (int i = 0; i < NR_OPS; i++)
+		total += op_weight[i];
+	while (now_us() < deadline) {
+		int pick = below(t, total), op = 0;
+
+		while (pick >= op_weight[op])
+			pick -= op_weight[op++];
+		atomic_store(&t->op, op);
+		ops[op](t);
+		atomic_fetch_add(&op_count[op], 1);
+		atomic_fetch_add(&t->ops, 1);
+	}
+	for (int i = 0; i < MAX_MAPS; i++)
+		if (t->maps[i].b)
+			unmap(&t->maps[i]);
+	if (t->vgem >= 0)
+		close(t->vgem);
+	t->done = true;
+	return NULL;
+}
+
+/* Where a thread is, as the kernel sees it. */
+static void print_wchan(pid_t tid)
+{
+	char path[64], wchan[64] = "", stat[256] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", tid);
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(wchan, sizeof(wchan), f))
+			wchan[0] = 0;
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(stat, sizeof(stat), f))
+			stat[0] = 0;
+		fclose(f);
+	}
+	printf("stress:   task %d wchan %s, stat %.60s\n", tid, wchan, stat);
+}
+
+static void print_tasks(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			print_wchan(atoi(e->d_name));
+	if (d)
+		closedir(d);
+}
+
+/*
+ * A thread that makes no progress for @stall seconds is stuck (a deadlock
+ * here or in the kernel): say where every thread is, and fail.
+ */
+static void watch(struct thread *threads, unsigned long n, double stall)
+{
+	unsigned long last[MAX_THREADS] = { 0 };
+	double since[MAX_THREADS];
+	bool all_done;
+
+	double beat = now_us();
+
+	for (unsigned long i = 0; i < n; i++)
+		since[i] = now_us();
+	do {
+		usleep(200 * 1000);
+		/* A heartbeat: what each thread is at, every 10 s. */
+		if (now_us() - beat > 10e6) {
+			beat = now_us();
+			printf("stress: at %.0f s:", (beat - (deadline - stress_seconds * 1e6)) / 1e6);
+			for (unsigned long i = 0; i < n; i++)
+				printf(" %s (%lu)", op_names[atomic_load(&threads[i].op)],
+				       atomic_load(&threads[i].ops));
+			printf("\n");
+			fflush(stdout);
+		}
+		all_done = true;
+		for (unsigned long i = 0; i < n; i++) {
+			unsigned long ops = atomic_load(&threads[i].ops);
+
+			if (threads[i].done)
+				continue;
+			all_done = false;
+			if (ops != last[i]) {
+				last[i] = ops;
+				since[i] = now_us();
+			} else if (now_us() - since[i] > stall * 1e6) {
+				printf("not ok 1 stress: thread %lu stuck in %s for %.0f s\n",
+				       i, op_names[atomic_load(&threads[i].op)], stall);
+				for (unsigned long k = 0; k < n; k++)
+					printf("stress: thread %lu: %s, %lu ops%s\n", k,
+					       op_names[atomic_load(&threads[k].op)],
+					       atomic_load(&threads[k].ops),
+					       threads[k].done ? ", done" : "");
+				print_tasks();
+				fflush(stdout);
+				_exit(2);
+			}
+		}
+	} while (!all_done);
+}
+
+/* ---- setup and the end ---- */
+
+/* Kernel reports in the log (what parse-console.py also looks for). */
+static int kernel_reports(void)
+{
+	static const char *const marks[] = {
+		"WARNING:", "BUG:", "Oops", "KASAN", "UBSAN", "DMA-API: ",
+		"possible circular locking", "possible recursive locking",
+		"suspected memory leak", "KFENCE: ", "list_add corruption",
+		"list_del corruption", "ODEBUG:", "blocked for more than",
+		"detected stall", "Bad page state",
+	};
+	int size = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0), n = 0;
+	char *log, *line, *save;
+
+	if (size <= 0)
+		return 0;
+	log = calloc(1, size + 1);
+	size = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, log, size);
+	for (line = strtok_r(log, "\n", &save); line && size > 0;
+	     line = strtok_r(NULL, "\n", &save))
+		for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+			if (strstr(line, marks[i]) &&
+			    !strstr(line, "DMA-API: preallocated") &&
+			    !strstr(line, "DMA-API: debugging enabled")) {
+				n++;
+				break;
+			}
+	free(log);
+	return n;
+}
+
+/* kmemleak's scan, if the kernel has it: the objects it reports. */
+static int kmemleak_scan(void)
+{
+	char line[256];
+	int fd, n = 0;
+	FILE *f;
+
+	mkdir("/sys/kernel/debug", 0755);
+	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	fd = open("/sys/kernel/debug/kmemleak", O_RDWR);
+	if (fd < 0)
+		return -1;
+	/* Twice: an object is reported after two scans miss it. */
+	for (int i = 0; i < 2; i++)
+		if (write(fd, "scan", 4) != 4)
+			break;
+	close(fd);
+	f = fopen("/sys/kernel/debug/kmemleak", "r");
+	while (f && fgets(line, sizeof(line), f))
+		n += !strncmp(line, "unreferenced object", 19);
+	if (f)
+		fclose(f);
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long seed = 1, seconds = 120, nthreads = 4, total_ops = 0;
+	struct thread threads[MAX_THREADS] = { 0 };
+	const char *env = getenv("udmabuf_stress");
+	long free_before, slab_before;
+	int pins_left = 0, reports, leaks, tap = 0, vgem;
+	double start, elapsed;
+
+	if (argc > 1)
+		seed = strtoul(argv[1], NULL, 0);
+	if (argc > 2)
+		seconds = strtoul(argv[2], NULL, 0);
+	if (argc > 3)
+		nthreads = strtoul(argv[3], NULL, 0);
+	if (argc == 1 && env)	/* commas: the kernel command line splits at spaces */
+		sscanf(env, "%lu,%lu,%lu", &seed, &seconds, &nthreads);
+	if (!nthreads || nthreads > MAX_THREADS)
+		nthreads = 4;
+	printf("stress: seed %lu, %lu s, %lu threads\n", seed, seconds, nthreads);
+	fflush(stdout);
+
+	dev = open("/dev/udmabuf", O_RDONLY | O_CLOEXEC);
+	if (dev < 0) {
+		printf("not ok 1 stress: no /dev/udmabuf\n");
+		return 1;
+	}
+	not_memfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	unsealed = memfd_create("unsealed", MFD_CLOEXEC);
+	if (ftruncate(unsealed, PAGE))
+		return 1;
+	vgem = open_vgem();
+	if (vgem >= 0)
+		close(vgem);
+	shmem_thp("always");
+	hugetlb_ok = memfd_sealed("probe", SZ_2M, MFD_HUGETLB, 0) >= 0;
+	printf("stress: pools: %s, vgem %s\n",
+	       hugetlb_ok ? "shmem-4k, shmem-thp, hugetlb" : "shmem-4k, shmem-thp (no hugetlb)",
+	       vgem >= 0 ? "yes" : "no");
+	for (int s = 0; s < NR_SLOTS; s++) {
+		pthread_rwlock_init(&slots[s].use, NULL);
+		slots[s].m = memfd_new(slot_kind(s));
+	}
+	free_before = meminfo_kb("MemFree");
+	slab_before = meminfo_kb("Slab");
+
+	start = now_us();
+	deadline = start + seconds * 1e6;
+	stress_seconds = seconds;
+	for (unsigned long i = 0; i < nthreads; i++) {
+		threads[i].id = i;
+		threads[i].rng = (seed * 0x9e3779b97f4a7c15ULL) ^ (i + 1) * 0xbf58476d1ce4e5b9ULL;
+		if (!threads[i].rng)
+			threads[i].rng = 1;
+		pthread_create(&threads[i].tid, NULL, thread_main, &threads[i]);
+	}
+	watch(threads, nthreads, 60);
+	for (unsigned long i = 0; i < nthreads; i++) {
+		pthread_join(threads[i].tid, NULL);
+		total_ops += threads[i].ops;
+	}
+	elapsed = (now_us() - start) / 1e6;
+
+	/* Every buffer closed: none may be left alive. */
+	for (int i = 0; i < MAX_BUFS; i++)
+		if (pool[i]) {
+			struct buf *b = pool[i];
+
+			pool[i] = NULL;
+			buf_put(b);
+		}
+	if (live.next != &live)
+		report(&errno_errors, "buffers still referenced at the end");
+
+	/* Every memfd as the model says, and free of pins. */
+	for (int s = 0; s < NR_SLOTS; s++) {
+		struct memfd_obj *m = slots[s].m;
+		uint8_t *p = malloc(m->size);
+
+		if (pread(m->fd, p, m->size, 0) != (ssize_t)m->size ||
+		    memcmp(p, m->shadow, m->size))
+			report(&data_errors, "memfd %s of slot %d differs from the model",
+			       kind_names[m->kind], s);
+		free(p);
+		if (!(atomic_load(&m->seals) & (F_SEAL_WRITE | F_SEAL_SEAL)) &&
+		    fcntl(m->fd, F_ADD_SEALS, F_SEAL_WRITE)) {
+			printf("stress: memfd %s of slot %d refuses F_SEAL_WRITE: %s\n",
+			       kind_names[m->kind], s, strerror(errno));
+			pins_left++;
+		}
+	}
+
+	printf("stress: %.0f ops/s\n", total_ops / elapsed);
+	printf("stress: operations:");
+	for (int i = 0; i < NR_OPS; i++)
+		printf(" %s %lu", op_names[i], atomic_load(&op_count[i]));
+	printf("\n");
+	printf("stress: %lu byte checks (%lu skipped on buffers under a punched hole)\n",
+	       atomic_load(&data_checks), atomic_load(&skipped_checks));
+	printf("stress: MemFree %ld kB -> %ld kB, Slab %ld kB -> %ld kB\n",
+	       free_before, meminfo_kb("MemFree"), slab_before,
+	       meminfo_kb("Slab"));
+	leaks = kmemleak_scan();
+	if (leaks >= 0)
+		printf("stress: kmemleak: %d unreferenced objects\n", leaks);
+	reports = kernel_reports() + (leaks > 0 ? leaks : 0);
+
+	printf("%sok %d data\n", data_errors ? "not " : "", ++tap);
+	printf("%sok %d errnos\n", errno_errors ? "not " : "", ++tap);
+	printf("%sok %d pins\n", pins_left ? "not " : "", ++tap);
+	printf("%sok %d kernel reports\n", reports ? "not " : "", ++tap);
+	printf("stress: seed %lu, %lu ops, %lu threads, %.0f s, %lu data errors, "
+	       "%lu unexpected errnos, %d pins left, %d kernel reports\n",
+	       seed, total_ops, nthreads, elapsed,
+	       atomic_load(&data_errors), atomic_load(&errno_errors), pins_left,
+	       reports);
+	return data_errors || errno_errors || pins_left || reports;
+}
