@@ -29,14 +29,16 @@ series=$repo/tools/patches
 commits=("$series"/[0-9]*-*/)
 
 # Files: copied only when they differ, so make sees no needless change.
+. "$series/files.sh"
+lay_file() { # add|delete path
+	if [ "$1" = delete ]; then
+		rm -f "$tree/$2"
+	else
+		install -C -D -m 0644 "$repo/$2" "$tree/$2"
+	fi
+}
 for commit in "${commits[@]}"; do
-	while read -r line; do
-		case "$line" in
-		'' | '#'*) ;;
-		'delete '*) rm -f "$tree/${line#delete }" ;;
-		*) install -C -D -m 0644 "$repo/$line" "$tree/$line" ;;
-		esac
-	done <"$commit/files"
+	series_files "$commit" lay_file
 done
 
 # Edits: applied once. Copies of the applied patches are kept in the tree,

@@ -66,23 +66,19 @@ done
 
 # 3. What the series creates is our files, byte for byte; what it deletes
 # is gone.
+. "$series/files.sh"
 identical=PASS
+compare_file() { # add|delete path
+	if [ "$1" = delete ] && [ -e "$work/$2" ]; then
+		echo "still there: $2"
+		identical=FAIL
+	elif [ "$1" = add ] && ! cmp -s "$repo/$2" "$work/$2"; then
+		echo "differs: $2"
+		identical=FAIL
+	fi
+}
 for commit in "$series"/[0-9]*-*/; do
-	while read -r line; do
-		case "$line" in
-		'' | '#'*) ;;
-		'delete '*)
-			if [ -e "$work/${line#delete }" ]; then
-				echo "still there: ${line#delete }"
-				identical=FAIL
-			fi ;;
-		*)
-			if ! cmp -s "$repo/$line" "$work/$line"; then
-				echo "differs: $line"
-				identical=FAIL
-			fi ;;
-		esac
-	done <"$commit/files"
+	series_files "$commit" compare_file
 done
 result files-byte-identical $identical
 

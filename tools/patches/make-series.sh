@@ -47,14 +47,16 @@ fi
 # One commit per folder, on a branch that starts at the base each time.
 git_ checkout -q -f -B series base
 git_ clean -q -f -d -x
+. "$series/files.sh"
+commit_file() { # add|delete path
+	if [ "$1" = delete ]; then
+		git_ rm -q "$2"
+	else
+		install -D -m 0644 "$repo/$2" "$work/$2"
+	fi
+}
 for commit in "$series"/[0-9]*-*/; do
-	while read -r line; do
-		case "$line" in
-		'' | '#'*) ;;
-		'delete '*) git_ rm -q "${line#delete }" ;;
-		*) install -D -m 0644 "$repo/$line" "$work/$line" ;;
-		esac
-	done <"$commit/files"
+	series_files "$commit" commit_file
 	git_ apply --whitespace=error-all "$commit/tree.patch"
 	git_ add -A -f .
 	{ cat "$commit/message"; printf '\nSigned-off-by: %s\n' "$author"; } |
