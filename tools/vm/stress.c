@@ -21,7 +21,6 @@
 #include "udmabuf-user.h"
 
 #include <dirent.h>
-#include <drm/drm.h>
 #include <linux/dma-buf.h>
 #include <linux/falloc.h>
 #include <pthread.h>
@@ -1051,26 +1050,26 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+/* The first line of a /proc file into @buf, or an empty string. */
+static void first_line(const char *path, char *buf, int size)
+{
+	FILE *f = fopen(path, "r");
+
+	if (!f || !fgets(buf, size, f))
+		buf[0] = 0;
+	if (f)
+		fclose(f);
+}
+
 /* Where a thread is, as the kernel sees it. */
 static void print_wchan(pid_t tid)
 {
-	char path[64], wchan[64] = "", stat[256] = "";
-	FILE *f;
+	char path[64], wchan[64], stat[256];
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", tid);
-	f = fopen(path, "r");
-	if (f) {
-		if (!fgets(wchan, sizeof(wchan), f))
-			wchan[0] = 0;
-		fclose(f);
-	}
+	first_line(path, wchan, sizeof(wchan));
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	f = fopen(path, "r");
-	if (f) {
-		if (!fgets(stat, sizeof(stat), f))
-			stat[0] = 0;
-		fclose(f);
-	}
+	first_line(path, stat, sizeof(stat));
 	printf("stress:   task %d wchan %s, stat %.60s\n", tid, wchan, stat);
 }
 
