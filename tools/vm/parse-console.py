@@ -67,9 +67,12 @@ def main(log, out, label):
     reports = [l.rstrip() for l in lines if REPORT.search(l)]
     for line in reports[:10]:
         print(f"{label}: kernel report: {line}")
+    # The first report names the case, so a summary of failures shows it.
+    kernel_case = "no kernel report"
+    if reports:
+        kernel_case += f" (first of {len(reports)}: {reports[0].strip()[:160]})"
     groups.append({"name": "kernel", "sub_groups": [], "test_cases": [
-        {"name": "no kernel report",
-         "status": "FAIL" if reports else "PASS"}]})
+        {"name": kernel_case, "status": "FAIL" if reports else "PASS"}]})
     bad = 0
     for g in groups:
         for c in g["test_cases"]:
