@@ -239,6 +239,27 @@ long udmabuf_test_dma_errors(void)
 }
 
 /**
+ * udmabuf_test_dma_mappings - the mappings the DMA-API debugger tracks now
+ *
+ * Its entries in use, from the values behind dma-api/nr_total_entries and
+ * dma-api/num_free_entries: one per mapped page or sg entry, of all
+ * devices.
+ *
+ * Return: the count, or -1 when there is no debugger at work.
+ */
+long udmabuf_test_dma_mappings(void)
+{
+	bool *disabled = debugfs_value("dma-api", "disabled");
+	u32 *total = debugfs_value("dma-api", "nr_total_entries");
+	u32 *free = debugfs_value("dma-api", "num_free_entries");
+
+	if (!IS_ENABLED(CONFIG_DMA_API_DEBUG) || !disabled || !total ||
+	    !free || READ_ONCE(*disabled))
+		return -1;
+	return (long)READ_ONCE(*total) - READ_ONCE(*free);
+}
+
+/**
  * udmabuf_test_release_files - finish the test thread's deferred fput()s
  *
  * A kthread's last fput() goes on a list that a work item on system_wq

@@ -25,6 +25,7 @@ void udmabuf_test_fail_from(unsigned int nth);
 void udmabuf_test_fail_nth(unsigned int nth);
 bool udmabuf_test_fail_stop(void);
 long udmabuf_test_dma_errors(void);
+long udmabuf_test_dma_mappings(void);
 void udmabuf_test_release_files(void);
 struct udmabuf_allocs udmabuf_test_allocs(void);
 void udmabuf_test_expect_allocs(struct kunit *test,

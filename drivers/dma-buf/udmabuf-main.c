@@ -93,11 +93,16 @@ VISIBLE_IF_KUNIT int udmabuf_dma_map(struct device *dev, struct sg_table *sgt,
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_dma_map);
 
-static struct sg_table *udmabuf_map_sgt(struct udmabuf *ubuf,
-					struct device *dev,
-					enum dma_data_direction dir,
-					unsigned long attrs)
+/*
+ * The buffer's pages as an sg table, cut to @dev's segment limits: in
+ * buffer order, or (@each_page_once) each page once, in frame order.
+ */
+static struct sg_table *udmabuf_build_sgt(struct udmabuf *ubuf,
+					  struct device *dev,
+					  bool each_page_once)
 {
+	size_t max_segment = min_t(size_t, dma_get_max_seg_size(dev),
+				   dma_max_mapping_size(dev));
 	struct sg_table *sgt;
 	int ret;
 
@@ -110,31 +115,49 @@ static struct sg_table *udmabuf_map_sgt(struct udmabuf *ubuf,
 	 * parameters); the mapping size limit (swiotlb's) applies to each
 	 * segment, as each is bounced on its own.
 	 */
-	ret = udmabuf_slices_to_sgt(&ubuf->slices, sgt,
-				    min_t(size_t, dma_get_max_seg_size(dev),
-					  dma_max_mapping_size(dev)),
-				    dma_get_seg_boundary(dev));
-	if (ret)
-		goto free_sgt;
-
-	ret = udmabuf_dma_map(dev, sgt, dir, attrs);
-	if (ret)
-		goto free_table;
+	if (each_page_once)
+		ret = udmabuf_slices_to_frames_sgt(&ubuf->slices, sgt,
+						   max_segment,
+						   dma_get_seg_boundary(dev));
+	else
+		ret = udmabuf_slices_to_sgt(&ubuf->slices, sgt, max_segment,
+					    dma_get_seg_boundary(dev));
+	if (ret) {
+		kfree(sgt);
+		return ERR_PTR(ret);
+	}
 	return sgt;
+}
 
-free_table:
+static void udmabuf_free_sgt(struct sg_table *sgt)
+{
 	sg_free_table(sgt);
-free_sgt:
 	kfree(sgt);
-	return ERR_PTR(ret);
+}
+
+static struct sg_table *udmabuf_map_sgt(struct udmabuf *ubuf,
+					struct device *dev,
+					enum dma_data_direction dir,
+					unsigned long attrs)
+{
+	struct sg_table *sgt = udmabuf_build_sgt(ubuf, dev, false);
+	int ret;
+
+	if (IS_ERR(sgt))
+		return sgt;
+	ret = udmabuf_dma_map(dev, sgt, dir, attrs);
+	if (ret) {
+		udmabuf_free_sgt(sgt);
+		return ERR_PTR(ret);
+	}
+	return sgt;
 }
 
 static void udmabuf_unmap_sgt(struct device *dev, struct sg_table *sgt,
 			      enum dma_data_direction dir, unsigned long attrs)
 {
 	dma_unmap_sgtable(dev, sgt, dir, attrs);
-	sg_free_table(sgt);
-	kfree(sgt);
+	udmabuf_free_sgt(sgt);
 }
 
 /*
@@ -305,12 +328,19 @@ static void udmabuf_setup_dma(void)
 }
 
 /*
- * Both ends of a CPU access bracket sync the caches through one mapping
- * for the misc device, made by the first begin and kept until release. It
- * is bidirectional, so any later bracket may sync through it, and it is
- * synced as bidirectional too, whatever the bracket's direction: buffers
- * that share pages map the same addresses for the misc device, and the
- * DMA-API debugger matches a sync to a mapping by address, size and
+ * Each end of a CPU access bracket syncs the caches through a mapping for
+ * the misc device that lasts only as long as the sync. The sg table is made
+ * by the first begin and kept until release; the mapping is not. Kept, it
+ * would hold swiotlb or IOMMU space for the buffer's life, and the mappings
+ * of buffers sharing a page would pile up on it: the DMA-API debugger
+ * counts at most seven overlapping device-writable mappings of a cacheline
+ * and WARNs past that. For the same reason the table names each page once,
+ * however often the buffer does: the caches are synced per page, not per
+ * place in the buffer.
+ *
+ * Mapping and sync are bidirectional, whatever the bracket's direction:
+ * buffers that share pages map the same addresses for the misc device, and
+ * the DMA-API debugger matches a sync to a mapping by address, size and
  * direction. Between two mappings that fit equally (both bidirectional,
  * neither in the sync's direction) it finds none, and reports a sync of
  * memory never mapped. A bidirectional sync does what both directions do,
@@ -321,23 +351,32 @@ static int udmabuf_cpu_access(struct dma_buf *dmabuf, bool begin)
 	struct udmabuf *ubuf = dmabuf->priv;
 	struct device *dev = udmabuf_misc.this_device;
 	struct sg_table *sgt;
+	int ret;
 
 	guard(mutex)(&ubuf->cpu_sgt_lock);
-	if (!ubuf->cpu_sgt) {
+	sgt = ubuf->cpu_sgt;
+	if (!sgt) {
 		if (!begin)
 			return -EINVAL;
 		DO_ONCE_SLEEPABLE(udmabuf_setup_dma);
-		sgt = udmabuf_map_sgt(ubuf, dev, DMA_BIDIRECTIONAL,
-				      DMA_ATTR_SKIP_CPU_SYNC);
+		sgt = udmabuf_build_sgt(ubuf, dev, true);
 		if (IS_ERR(sgt))
 			return PTR_ERR(sgt);
-		ubuf->cpu_sgt = sgt;
+	}
+	ret = udmabuf_dma_map(dev, sgt, DMA_BIDIRECTIONAL,
+			      DMA_ATTR_SKIP_CPU_SYNC);
+	if (ret) {
+		/* A first begin that fails leaves no bracket open. */
+		if (sgt != ubuf->cpu_sgt)
+			udmabuf_free_sgt(sgt);
+		return ret;
 	}
 	if (begin)
-		dma_sync_sgtable_for_cpu(dev, ubuf->cpu_sgt, DMA_BIDIRECTIONAL);
+		dma_sync_sgtable_for_cpu(dev, sgt, DMA_BIDIRECTIONAL);
 	else
-		dma_sync_sgtable_for_device(dev, ubuf->cpu_sgt,
-					    DMA_BIDIRECTIONAL);
+		dma_sync_sgtable_for_device(dev, sgt, DMA_BIDIRECTIONAL);
+	dma_unmap_sgtable(dev, sgt, DMA_BIDIRECTIONAL, DMA_ATTR_SKIP_CPU_SYNC);
+	ubuf->cpu_sgt = sgt;
 	return 0;
 }
 
@@ -374,8 +413,7 @@ static void udmabuf_release(struct dma_buf *dmabuf)
 	struct udmabuf *ubuf = dmabuf->priv;
 
 	if (ubuf->cpu_sgt)
-		udmabuf_unmap_sgt(udmabuf_misc.this_device, ubuf->cpu_sgt,
-				  DMA_BIDIRECTIONAL, DMA_ATTR_SKIP_CPU_SYNC);
+		udmabuf_free_sgt(ubuf->cpu_sgt);
 	udmabuf_free(ubuf);
 }
 

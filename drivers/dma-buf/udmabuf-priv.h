@@ -12,9 +12,9 @@
 /**
  * struct udmabuf - the exporter's side of one buffer
  * @slices: the pinned memory, in buffer order
- * @cpu_sgt: mapping for the misc device, made on the first CPU access
- *	bracket and kept until release, so begin/end can sync caches
- * @cpu_sgt_lock: serialises making @cpu_sgt and syncing through it
+ * @cpu_sgt: the sg table a CPU access bracket maps for the misc device
+ *	while it syncs; made by the first begin, kept (unmapped) until release
+ * @cpu_sgt_lock: serialises making @cpu_sgt and mapping it
  */
 struct udmabuf {
 	struct udmabuf_slices slices;

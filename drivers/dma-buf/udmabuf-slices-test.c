@@ -403,6 +403,99 @@ static void sgt_respects_boundary_test(struct kunit *test)
 	sg_free_table(&sgt);
 }
 
+/*
+ * The table for cache syncs names each page once, in frame order: pages 0-1
+ * and 0-3 of one folio, and a page of another folio, are five pages in all.
+ * Without a folio in two slices it is the buffer-order table.
+ */
+static void frames_sgt_each_page_once_test(struct kunit *test)
+{
+	struct folio *big = test_folio(test, 2), *small = test_folio(test, 0);
+	struct udmabuf_slices *slices = test_slices(test, 3);
+	unsigned long next = 0, pages = 0;
+	struct scatterlist *sg;
+	struct sg_table sgt;
+	unsigned int i;
+
+	if (folio_pfn(small) + 1 == folio_pfn(big) ||
+	    folio_pfn(big) + 4 == folio_pfn(small))
+		kunit_skip(test, "the folios happen to be contiguous");
+	KUNIT_ASSERT_EQ(test, append(slices, &small, 1, 0, 1), 1);
+	KUNIT_ASSERT_EQ(test, append(slices, &big, 1, 0, 2), 1);
+	expect_sgt_matches_runs(test, slices, 0, 2);
+	KUNIT_ASSERT_EQ(test, 0, udmabuf_slices_to_frames_sgt(slices, &sgt, 0,
+							      ULONG_MAX));
+	KUNIT_EXPECT_EQ(test, sgt.orig_nents, 2);
+	KUNIT_EXPECT_EQ(test, page_to_pfn(sg_page(sgt.sgl)), folio_pfn(small));
+	sg_free_table(&sgt);
+
+	/* The folio again: udmabuf_slices_dedup() leaves one pin of two. */
+	KUNIT_ASSERT_EQ(test, append(slices, &big, 1, 0, 4), 1);
+	slices->slice[2].pinned = 0;
+	KUNIT_ASSERT_EQ(test, 0, udmabuf_slices_to_frames_sgt(slices, &sgt, 0,
+							      ULONG_MAX));
+	for_each_sgtable_sg(&sgt, sg, i) {
+		unsigned long pfn = page_to_pfn(sg_page(sg));
+
+		KUNIT_EXPECT_GE_MSG(test, pfn, next, "entry %u", i);
+		KUNIT_EXPECT_EQ(test, sg->offset, 0);
+		next = pfn + (sg->length >> PAGE_SHIFT);
+		pages += sg->length >> PAGE_SHIFT;
+		KUNIT_EXPECT_TRUE_MSG(test,
+				      (pfn == folio_pfn(small) &&
+				       sg->length == PAGE_SIZE) ||
+				      (pfn >= folio_pfn(big) &&
+				       next <= folio_pfn(big) + 4),
+				      "entry %u: frame %lx", i, pfn);
+	}
+	KUNIT_EXPECT_EQ(test, pages, 5);
+	KUNIT_EXPECT_EQ(test, sgt.orig_nents, 2);
+	sg_free_table(&sgt);
+
+	/* Cut to one-page segments: five entries. */
+	KUNIT_ASSERT_EQ(test, 0, udmabuf_slices_to_frames_sgt(slices, &sgt,
+							      PAGE_SIZE,
+							      ULONG_MAX));
+	KUNIT_EXPECT_EQ(test, sgt.orig_nents, 5);
+	sg_free_table(&sgt);
+}
+
+/*
+ * The frames table with a page named twice allocates its runs and the
+ * table: each failing in turn returns -ENOMEM with nothing left allocated.
+ */
+static void frames_sgt_failure_at_each_allocation_test(struct kunit *test)
+{
+	struct folio *folio = test_folio(test, 9);
+	struct udmabuf_slices *slices = test_slices(test, 2);
+	struct udmabuf_allocs before;
+	struct sg_table sgt;
+	unsigned int nth;
+	int ret;
+
+	udmabuf_test_faults_init(test);
+	KUNIT_ASSERT_EQ(test, append(slices, &folio, 1, 0, 512), 1);
+	KUNIT_ASSERT_EQ(test, append(slices, &folio, 1, 0, 512), 1);
+	slices->slice[1].pinned = 0;
+	before = udmabuf_test_allocs();
+	for (nth = 1; ; nth++) {
+		memset(&sgt, 0, sizeof(sgt));
+		udmabuf_test_fail_from(nth);
+		ret = udmabuf_slices_to_frames_sgt(slices, &sgt, PAGE_SIZE,
+						   ULONG_MAX);
+		if (!udmabuf_test_fail_stop() || !ret)
+			break;
+		KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
+		udmabuf_test_expect_allocs(test, &before);
+	}
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	KUNIT_EXPECT_EQ(test, sgt.orig_nents, 512);
+	/* The runs, then a table of more than one chunk. */
+	KUNIT_EXPECT_GT(test, nth, 3);
+	sg_free_table(&sgt);
+	udmabuf_test_expect_allocs(test, &before);
+}
+
 /* The estimate of slices still needed, from the folios pinned so far. */
 static void estimate_test(struct kunit *test)
 {
@@ -1032,6 +1125,7 @@ static struct kunit_case udmabuf_slices_cases[] = {
 	KUNIT_CASE(runs_of_sub_range_test),
 	KUNIT_CASE(sgt_one_entry_per_run_test),
 	KUNIT_CASE(sgt_respects_boundary_test),
+	KUNIT_CASE(frames_sgt_each_page_once_test),
 	KUNIT_CASE(estimate_test),
 	KUNIT_CASE(reserve_grows_by_doubling_test),
 	KUNIT_CASE(reserve_overflow_fails_test),
@@ -1041,6 +1135,7 @@ static struct kunit_case udmabuf_slices_cases[] = {
 	KUNIT_CASE(trim_failure_test),
 	KUNIT_CASE(pages_failure_test),
 	KUNIT_CASE(sgt_failure_at_each_allocation_test),
+	KUNIT_CASE(frames_sgt_failure_at_each_allocation_test),
 	KUNIT_CASE(release_unpins_each_slice_once_test),
 	KUNIT_CASE(release_partial_buffer_test),
 	KUNIT_CASE(release_empty_test),

@@ -530,10 +530,28 @@ struct page **udmabuf_slices_pages(const struct udmabuf_slices *slices)
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_pages);
 
 /*
- * Cut the buffer into sg segments: contiguous runs of at most @max_pages
+ * Cut @len pages from frame @pfn into sg segments of at most @max_pages
  * pages that cross no multiple of @span pages (a power of two). Fill them
- * in from @sg on, or only count them when @sg is NULL.
+ * in from *@sg on, or only count them when *@sg is NULL.
  */
+static unsigned int udmabuf_sgt_cut(unsigned long pfn, pgoff_t len,
+				    pgoff_t max_pages, unsigned long span,
+				    struct scatterlist **sg)
+{
+	unsigned int nents = 0;
+	pgoff_t seg;
+
+	for (; len; len -= seg, pfn += seg, nents++) {
+		seg = min3(len, max_pages, span - (pfn & (span - 1)));
+		if (*sg) {
+			sg_set_page(*sg, pfn_to_page(pfn), seg << PAGE_SHIFT, 0);
+			*sg = sg_next(*sg);
+		}
+	}
+	return nents;
+}
+
+/* The buffer's runs in buffer order, cut into segments (see above). */
 static unsigned int udmabuf_sgt_walk(const struct udmabuf_slices *slices,
 				     pgoff_t max_pages, unsigned long span,
 				     struct scatterlist *sg)
@@ -541,21 +559,24 @@ static unsigned int udmabuf_sgt_walk(const struct udmabuf_slices *slices,
 	struct udmabuf_pfn_run run;
 	unsigned int nents = 0;
 	unsigned long pfn;
-	pgoff_t len, seg;
+	pgoff_t len;
 
 	udmabuf_pfn_run_start(&run, slices, 0, slices->nr_pages, 0);
 	while (udmabuf_pfn_run_next(&run, &pfn, &len)) {
-		for (; len; len -= seg, pfn += seg, nents++) {
-			seg = min3(len, max_pages, span - (pfn & (span - 1)));
-			if (sg) {
-				sg_set_page(sg, pfn_to_page(pfn),
-					    seg << PAGE_SHIFT, 0);
-				sg = sg_next(sg);
-			}
-		}
+		nents += udmabuf_sgt_cut(pfn, len, max_pages, span, &sg);
 		cond_resched();
 	}
 	return nents;
+}
+
+/* Segment limits as udmabuf_slices_to_sgt() documents them, in pages. */
+static void udmabuf_sgt_limits(size_t max_segment, unsigned long boundary_mask,
+			       pgoff_t *max_pages, unsigned long *span)
+{
+	if (!max_segment || max_segment > UDMABUF_MAX_SEGMENT)
+		max_segment = UDMABUF_MAX_SEGMENT;
+	*max_pages = max_t(pgoff_t, max_segment >> PAGE_SHIFT, 1);
+	*span = (boundary_mask >> PAGE_SHIFT) + 1;
 }
 
 /**
@@ -579,14 +600,11 @@ int udmabuf_slices_to_sgt(const struct udmabuf_slices *slices,
 			  struct sg_table *sgt, size_t max_segment,
 			  unsigned long boundary_mask)
 {
-	unsigned long span = (boundary_mask >> PAGE_SHIFT) + 1;
+	unsigned long span;
 	pgoff_t max_pages;
 	int ret;
 
-	if (!max_segment || max_segment > UDMABUF_MAX_SEGMENT)
-		max_segment = UDMABUF_MAX_SEGMENT;
-	max_pages = max_t(pgoff_t, max_segment >> PAGE_SHIFT, 1);
-
+	udmabuf_sgt_limits(max_segment, boundary_mask, &max_pages, &span);
 	ret = sg_alloc_table(sgt, udmabuf_sgt_walk(slices, max_pages, span,
 						   NULL), UDMABUF_GFP);
 	if (ret)
@@ -596,6 +614,103 @@ int udmabuf_slices_to_sgt(const struct udmabuf_slices *slices,
 	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_to_sgt);
+
+struct udmabuf_frames {
+	unsigned long pfn;
+	pgoff_t nr_pages;
+};
+
+static int udmabuf_frames_cmp(const void *a, const void *b)
+{
+	const struct udmabuf_frames *x = a, *y = b;
+
+	return x->pfn < y->pfn ? -1 : x->pfn > y->pfn;
+}
+
+/*
+ * Sort @nr runs of frames, at least one, and merge those that overlap or
+ * touch, in place. Return: how many runs are left.
+ */
+static u32 udmabuf_frames_merge(struct udmabuf_frames *frames, u32 nr)
+{
+	struct udmabuf_frames *last = frames;
+	u32 i;
+
+	sort(frames, nr, sizeof(*frames), udmabuf_frames_cmp, NULL);
+	for (i = 1; i < nr; i++) {
+		unsigned long end = frames[i].pfn + frames[i].nr_pages;
+
+		if (frames[i].pfn <= last->pfn + last->nr_pages)
+			last->nr_pages = max(last->nr_pages, end - last->pfn);
+		else
+			*++last = frames[i];
+	}
+	return last - frames + 1;
+}
+
+/**
+ * udmabuf_slices_to_frames_sgt - every page of a buffer once, by frame
+ * @slices: the slices of a buffer, at least one, after
+ *	udmabuf_slices_dedup()
+ * @sgt: the table to allocate and fill
+ * @max_segment: as for udmabuf_slices_to_sgt()
+ * @boundary_mask: as for udmabuf_slices_to_sgt()
+ *
+ * For syncing the caches over the buffer: each page appears once, however
+ * often the buffer names it, so that a mapping of the table maps no
+ * cacheline twice. Where no folio is in two slices (no slice without its
+ * pin), no page can repeat, and this is udmabuf_slices_to_sgt(); else the
+ * runs are sorted by frame and merged.
+ *
+ * Return: 0, or -ENOMEM with nothing allocated.
+ */
+int udmabuf_slices_to_frames_sgt(const struct udmabuf_slices *slices,
+				 struct sg_table *sgt, size_t max_segment,
+				 unsigned long boundary_mask)
+{
+	struct udmabuf_frames *frames;
+	struct udmabuf_pfn_run run;
+	struct scatterlist *sg = NULL;
+	unsigned int nents = 0;
+	unsigned long span;
+	pgoff_t max_pages;
+	u32 i, nr = 0;
+	int ret;
+
+	for (i = 0; i < slices->nr_slices && slices->slice[i].pinned; i++)
+		;
+	if (i == slices->nr_slices)
+		return udmabuf_slices_to_sgt(slices, sgt, max_segment,
+					     boundary_mask);
+
+	/* Runs merge slices, so there are no more runs than slices. */
+	frames = kvmalloc_array(slices->nr_slices, sizeof(*frames),
+				UDMABUF_GFP);
+	if (!frames)
+		return -ENOMEM;
+	udmabuf_pfn_run_start(&run, slices, 0, slices->nr_pages, 0);
+	while (udmabuf_pfn_run_next(&run, &frames[nr].pfn,
+				    &frames[nr].nr_pages)) {
+		nr++;
+		cond_resched();
+	}
+	nr = udmabuf_frames_merge(frames, nr);
+
+	udmabuf_sgt_limits(max_segment, boundary_mask, &max_pages, &span);
+	for (i = 0; i < nr; i++)
+		nents += udmabuf_sgt_cut(frames[i].pfn, frames[i].nr_pages,
+					 max_pages, span, &sg);
+	ret = sg_alloc_table(sgt, nents, UDMABUF_GFP);
+	if (!ret) {
+		sg = sgt->sgl;
+		for (i = 0; i < nr; i++)
+			udmabuf_sgt_cut(frames[i].pfn, frames[i].nr_pages,
+					max_pages, span, &sg);
+	}
+	kvfree(frames);
+	return ret;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_to_frames_sgt);
 
 /**
  * udmabuf_count_pages - check the items of a create request and count pages

@@ -131,6 +131,9 @@ struct page **udmabuf_slices_pages(const struct udmabuf_slices *slices);
 int udmabuf_slices_to_sgt(const struct udmabuf_slices *slices,
 			  struct sg_table *sgt, size_t max_segment,
 			  unsigned long boundary_mask);
+int udmabuf_slices_to_frames_sgt(const struct udmabuf_slices *slices,
+				 struct sg_table *sgt, size_t max_segment,
+				 unsigned long boundary_mask);
 
 int udmabuf_count_pages(const struct udmabuf_create_item *items, u32 count,
 			u64 max_pages, u32 *total);

@@ -1392,6 +1392,96 @@ static void cpu_access_buffers_sharing_pages_test(struct kunit *test)
 	udmabuf_test_expect_allocs(test, &allocs);
 }
 
+/*
+ * A CPU bracket maps the buffer for the misc device only while it syncs.
+ * Nine buffers on one page, each bracketed: no mapping is left behind, so
+ * none piles up on that page. (Kept, one per buffer, the mappings of a
+ * page shared by nine buffers would pass the eight the DMA-API debugger
+ * can count on one cacheline, and it WARNs.)
+ */
+static void cpu_access_keeps_no_mapping_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 1);
+	struct folio_counts *before = folio_counts(test, memfd);
+	struct udmabuf_create_item item = item_of(memfd, 0, 1);
+	struct udmabuf_allocs allocs = udmabuf_test_allocs();
+	bool tainted = test_taint(TAINT_WARN);
+	struct dma_buf *dmabufs[9];
+	long mappings;
+	u32 k;
+
+	for (k = 0; k < ARRAY_SIZE(dmabufs); k++)
+		dmabufs[k] = create_ok(test, &item, 1);
+	mappings = udmabuf_test_dma_mappings();
+	if (mappings < 0)
+		kunit_skip(test, "no DMA-API debugger at work");
+	for (k = 0; k < ARRAY_SIZE(dmabufs); k++) {
+		if (dma_buf_begin_cpu_access(dmabufs[k], DMA_FROM_DEVICE))
+			kunit_skip(test, "no DMA mapping here");
+		KUNIT_EXPECT_EQ_MSG(test, udmabuf_test_dma_mappings(), mappings,
+				    "mappings after the begin of buffer %u", k);
+		KUNIT_EXPECT_EQ(test, 0,
+				dma_buf_end_cpu_access(dmabufs[k],
+						       DMA_TO_DEVICE));
+		KUNIT_EXPECT_EQ_MSG(test, udmabuf_test_dma_mappings(), mappings,
+				    "mappings after the end of buffer %u", k);
+	}
+	if (!tainted)
+		KUNIT_EXPECT_FALSE_MSG(test, test_taint(TAINT_WARN),
+				       "a WARN while the buffers were synced");
+	for (k = 0; k < ARRAY_SIZE(dmabufs); k++)
+		put_now(test, dmabufs[k]);
+	expect_unpinned(test, memfd, before);
+	udmabuf_test_expect_allocs(test, &allocs);
+}
+
+/*
+ * A buffer that names one page nine times syncs it once: the CPU bracket's
+ * table has one entry of one page, and the DMA-API debugger (which WARNs
+ * past eight device-writable mappings of a cacheline) counts no error.
+ */
+static void cpu_access_syncs_each_page_once_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 2);
+	struct folio_counts *before = folio_counts(test, memfd);
+	struct udmabuf_create_item items[10];
+	struct udmabuf_allocs allocs = udmabuf_test_allocs();
+	bool tainted = test_taint(TAINT_WARN);
+	long errors = udmabuf_test_dma_errors();
+	unsigned long next = 0, bytes = 0;
+	struct dma_buf *dmabuf;
+	struct scatterlist *sg;
+	struct udmabuf *ubuf;
+	u32 i;
+
+	for (i = 0; i < ARRAY_SIZE(items) - 1; i++)
+		items[i] = item_of(memfd, 0, 1);
+	items[i] = item_of(memfd, 0, 2);
+	dmabuf = create_ok(test, items, ARRAY_SIZE(items));
+	ubuf = dmabuf->priv;
+	if (dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE))
+		kunit_skip(test, "no DMA mapping here");
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf, DMA_TO_DEVICE));
+	/* Two pages in all, each once, in frame order. */
+	for_each_sgtable_sg(ubuf->cpu_sgt, sg, i) {
+		unsigned long pfn = page_to_pfn(sg_page(sg));
+
+		KUNIT_EXPECT_GE_MSG(test, pfn, next, "entry %u", i);
+		next = pfn + (sg->length >> PAGE_SHIFT);
+		bytes += sg->length;
+	}
+	KUNIT_EXPECT_EQ(test, bytes, 2 * PAGE_SIZE);
+	if (errors >= 0)
+		KUNIT_EXPECT_EQ_MSG(test, udmabuf_test_dma_errors(), errors,
+				    "errors the DMA-API debugger counted");
+	if (!tainted)
+		KUNIT_EXPECT_FALSE_MSG(test, test_taint(TAINT_WARN),
+				       "a WARN while the buffer was synced");
+	put_now(test, dmabuf);
+	expect_unpinned(test, memfd, before);
+	udmabuf_test_expect_allocs(test, &allocs);
+}
+
 /* Eight threads begin CPU access on one fresh buffer at once. */
 struct sync_racer {
 	struct work_struct work;
@@ -2361,6 +2451,8 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(map_respects_device_segments_test),
 	KUNIT_CASE(cpu_access_and_importers_test),
 	KUNIT_CASE(cpu_access_buffers_sharing_pages_test),
+	KUNIT_CASE(cpu_access_keeps_no_mapping_test),
+	KUNIT_CASE(cpu_access_syncs_each_page_once_test),
 	KUNIT_CASE(first_sync_race_test),
 	KUNIT_CASE_PARAM(refusal_test, refusal_gen_params),
 	KUNIT_CASE(ioctl_create_list_test),
