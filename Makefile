@@ -9,6 +9,8 @@
 #   make selftest  the tree's udmabuf selftest and ours, in the VM
 #                  (STOCK=1: against the untouched 6.12 driver)
 #   make bench     our driver against the stock one in the VM: tables, plot
+#   make profile   ftrace's function profiler on create, first fault and
+#                  release (guest instructions), for the bench's questions
 #   make coverage  UML suites built with clang coverage: coverage/html
 #   make sanitize  UML suites with KASAN, UBSAN, lockdep and debug checks
 #   make stress    a debug x86_64 kernel: random stress, page migration,
@@ -46,7 +48,7 @@ OUR_OBJECTS := $(patsubst %.c,%.o,$(wildcard drivers/dma-buf/udmabuf*.c))
 .PHONY: all run test kunit kunit-uml kunit-x86 selftest lint deps tree \
 	stock-tree vm-kernel vm-stock-kernel bench coverage sanitize clean \
 	distclean patches check-patches check-patches-quick stress \
-	stress-run vm-debug-kernel
+	stress-run vm-debug-kernel profile vm-profile-kernel
 
 all: run
 
@@ -164,6 +166,27 @@ kunit-x86: vm-kernel
 bench: vm-kernel vm-stock-kernel
 	@tools/vm/bench.sh $(TREE) $(VM_BUILD) $(STOCK_TREE) $(VM_STOCK_BUILD) \
 		$(BUILD)/bench
+
+# Profile: where create, the first mmap + touch and release spend their
+# time, by ftrace's function profiler in a kernel of its own, counted in
+# guest instructions (-icount). Measures only; not part of make test.
+VM_PROFILE_BUILD := $(BUILD)/vm-profile
+VM_PROFILE_FRAGMENT := $(BUILD)/x86_64-vm-profile.config
+vm-profile-kernel: tree
+	@mkdir -p $(BUILD)
+	@cat $(VM_FRAGMENT) $(REPO)/lib/kunit-configs/x86_64-profile.config \
+		>$(VM_PROFILE_FRAGMENT).new
+	@cmp -s $(VM_PROFILE_FRAGMENT).new $(VM_PROFILE_FRAGMENT) || \
+		mv $(VM_PROFILE_FRAGMENT).new $(VM_PROFILE_FRAGMENT)
+	@rm -f $(VM_PROFILE_FRAGMENT).new
+	$(call vm_kernel,$(TREE),$(VM_PROFILE_BUILD),,$(VM_PROFILE_FRAGMENT))
+
+profile: vm-profile-kernel
+	@mkdir -p $(BUILD)/profile
+	@VM_ICOUNT=1 VM_HUGEPAGES=16 tools/vm/run-vm.sh $(TREE) \
+		$(VM_PROFILE_BUILD) $(BUILD)/profile profile profile \
+		udmabuf.size_limit_mb=1024 >/dev/null; \
+		grep -hE '^(PHASE|PROFILE)' $(BUILD)/profile/profile-console.log
 
 # Coverage: the UML suites in a clang build (see coverage-uml.config for
 # why clang), lcov + HTML under coverage/, a floor that make test enforces.

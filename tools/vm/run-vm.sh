@@ -46,6 +46,7 @@ build demo "$vm/demo.c"
 if [ -f "$vm/bench.c" ]; then build bench "$vm/bench.c"; fi
 build stress "$vm/stress.c"
 build migrate "$vm/migrate.c"
+build profile "$vm/profile.c"
 build udmabuf "$tree/tools/testing/selftests/drivers/dma-buf/udmabuf.c"
 build udmabuf-uapi "$self/udmabuf-uapi.c"
 
@@ -56,7 +57,7 @@ list=$out/initramfs.list
 	echo "nod /dev/console 0600 0 0 c 5 1"
 	for d in bin proc sys tmp; do echo "dir /$d 0755 0 0"; done
 	echo "file /init $out/bin/init 0755 0 0"
-	for p in demo bench udmabuf udmabuf-uapi stress migrate; do
+	for p in demo bench udmabuf udmabuf-uapi stress migrate profile; do
 		if [ -x "$out/bin/$p" ]; then
 			echo "file /bin/$p $out/bin/$p 0755 0 0"
 		fi
