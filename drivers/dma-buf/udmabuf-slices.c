@@ -371,29 +371,15 @@ void udmabuf_slices_release(struct udmabuf_slices *slices)
 	for (i = 0; i < slices->nr_slices; i++) {
 		if (slices->slice[i].pinned)
 			unpin_folio(slices->slice[i].folio);
-		cond_resched();
+		/* A resched point per page table's worth, not per folio. */
+		if (i % PTRS_PER_PTE == PTRS_PER_PTE - 1)
+			cond_resched();
 	}
 
 	kvfree(slices->slice);
 	*slices = (struct udmabuf_slices) { };
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_release);
-
-/**
- * udmabuf_slice_nr_pages - pages in one slice
- * @slices: the slices of a buffer
- * @index: a slice, below @slices->nr_slices
- *
- * Return: the number of buffer pages that slice @index covers.
- */
-u32 udmabuf_slice_nr_pages(const struct udmabuf_slices *slices, u32 index)
-{
-	u32 end = index + 1 < slices->nr_slices ?
-		  slices->slice[index + 1].buf_pgoff : slices->nr_pages;
-
-	return end - slices->slice[index].buf_pgoff;
-}
-EXPORT_SYMBOL_IF_KUNIT(udmabuf_slice_nr_pages);
 
 /**
  * udmabuf_slices_find - find the slice that holds a buffer page

@@ -106,6 +106,24 @@ struct udmabuf_pfn_run {
 	pgoff_t max_pages;
 };
 
+/**
+ * udmabuf_slice_nr_pages - pages in one slice
+ * @slices: the slices of a buffer
+ * @index: a slice, below @slices->nr_slices
+ *
+ * Inline: the fault path asks it once per slice.
+ *
+ * Return: the number of buffer pages that slice @index covers.
+ */
+static inline u32 udmabuf_slice_nr_pages(const struct udmabuf_slices *slices,
+					 u32 index)
+{
+	u32 end = index + 1 < slices->nr_slices ?
+		  slices->slice[index + 1].buf_pgoff : slices->nr_pages;
+
+	return end - slices->slice[index].buf_pgoff;
+}
+
 int udmabuf_slices_reserve(struct udmabuf_slices *slices, u32 count,
 			   u32 max_slices);
 u32 udmabuf_slices_estimate(struct folio **folios, u32 nr_folios,
@@ -118,7 +136,6 @@ int udmabuf_slices_dedup(struct udmabuf_slices *slices,
 			 struct udmabuf_extent *extents, u32 count);
 void udmabuf_slices_release(struct udmabuf_slices *slices);
 
-u32 udmabuf_slice_nr_pages(const struct udmabuf_slices *slices, u32 index);
 u32 udmabuf_slices_find(const struct udmabuf_slices *slices, pgoff_t page);
 
 void udmabuf_pfn_run_start(struct udmabuf_pfn_run *run,
