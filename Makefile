@@ -93,6 +93,15 @@ define vm_kernel
 	@$(MAKE) -s -C $(1) O=$(2) ARCH=x86_64 -j$(JOBS) bzImage
 endef
 
+# $(1): a fragment of lib/kunit-configs/ laid over the VM's; written to
+# $(2) only when it changes, so that config.sh keeps the build's .config.
+define vm_fragment
+	@mkdir -p $(BUILD)
+	@cat $(VM_FRAGMENT) $(REPO)/lib/kunit-configs/$(1) >$(2).new
+	@cmp -s $(2).new $(2) || mv $(2).new $(2)
+	@rm -f $(2).new
+endef
+
 vm-kernel: tree
 	$(call vm_kernel,$(TREE),$(VM_BUILD))
 
@@ -118,12 +127,7 @@ endif
 VM_DEBUG_BUILD := $(BUILD)/vm-debug
 VM_DEBUG_FRAGMENT := $(BUILD)/x86_64-vm-debug.config
 vm-debug-kernel: tree
-	@mkdir -p $(BUILD)
-	@cat $(VM_FRAGMENT) $(REPO)/lib/kunit-configs/x86_64-debug.config \
-		>$(VM_DEBUG_FRAGMENT).new
-	@cmp -s $(VM_DEBUG_FRAGMENT).new $(VM_DEBUG_FRAGMENT) || \
-		mv $(VM_DEBUG_FRAGMENT).new $(VM_DEBUG_FRAGMENT)
-	@rm -f $(VM_DEBUG_FRAGMENT).new
+	$(call vm_fragment,x86_64-debug.config,$(VM_DEBUG_FRAGMENT))
 	$(call vm_kernel,$(TREE),$(VM_DEBUG_BUILD),,$(VM_DEBUG_FRAGMENT))
 
 # Stress, page migration and a real importer, on the debug kernel, in two
@@ -173,12 +177,7 @@ bench: vm-kernel vm-stock-kernel
 VM_PROFILE_BUILD := $(BUILD)/vm-profile
 VM_PROFILE_FRAGMENT := $(BUILD)/x86_64-vm-profile.config
 vm-profile-kernel: tree
-	@mkdir -p $(BUILD)
-	@cat $(VM_FRAGMENT) $(REPO)/lib/kunit-configs/x86_64-profile.config \
-		>$(VM_PROFILE_FRAGMENT).new
-	@cmp -s $(VM_PROFILE_FRAGMENT).new $(VM_PROFILE_FRAGMENT) || \
-		mv $(VM_PROFILE_FRAGMENT).new $(VM_PROFILE_FRAGMENT)
-	@rm -f $(VM_PROFILE_FRAGMENT).new
+	$(call vm_fragment,x86_64-profile.config,$(VM_PROFILE_FRAGMENT))
 	$(call vm_kernel,$(TREE),$(VM_PROFILE_BUILD),,$(VM_PROFILE_FRAGMENT))
 
 profile: vm-profile-kernel
