@@ -634,6 +634,21 @@ static u32 udmabuf_frames_merge(struct udmabuf_frames *frames, u32 nr)
 	return last - frames + 1;
 }
 
+/* @nr runs of frames cut into segments, as udmabuf_sgt_walk() does. */
+static unsigned int udmabuf_frames_walk(const struct udmabuf_frames *frames,
+					u32 nr, pgoff_t max_pages,
+					unsigned long span,
+					struct scatterlist *sg)
+{
+	unsigned int nents = 0;
+	u32 i;
+
+	for (i = 0; i < nr; i++)
+		nents += udmabuf_sgt_cut(frames[i].pfn, frames[i].nr_pages,
+					 max_pages, span, &sg);
+	return nents;
+}
+
 /**
  * udmabuf_slices_to_frames_sgt - every page of a buffer once, by frame
  * @slices: the slices of a buffer, at least one, after
@@ -656,8 +671,6 @@ int udmabuf_slices_to_frames_sgt(const struct udmabuf_slices *slices,
 {
 	struct udmabuf_frames *frames;
 	struct udmabuf_pfn_run run;
-	struct scatterlist *sg = NULL;
-	unsigned int nents = 0;
 	unsigned long span;
 	pgoff_t max_pages;
 	u32 i, nr = 0;
@@ -683,16 +696,10 @@ int udmabuf_slices_to_frames_sgt(const struct udmabuf_slices *slices,
 	nr = udmabuf_frames_merge(frames, nr);
 
 	udmabuf_sgt_limits(max_segment, boundary_mask, &max_pages, &span);
-	for (i = 0; i < nr; i++)
-		nents += udmabuf_sgt_cut(frames[i].pfn, frames[i].nr_pages,
-					 max_pages, span, &sg);
-	ret = sg_alloc_table(sgt, nents, UDMABUF_GFP);
-	if (!ret) {
-		sg = sgt->sgl;
-		for (i = 0; i < nr; i++)
-			udmabuf_sgt_cut(frames[i].pfn, frames[i].nr_pages,
-					max_pages, span, &sg);
-	}
+	ret = sg_alloc_table(sgt, udmabuf_frames_walk(frames, nr, max_pages,
+						      span, NULL), UDMABUF_GFP);
+	if (!ret)
+		udmabuf_frames_walk(frames, nr, max_pages, span, sgt->sgl);
 	kvfree(frames);
 	return ret;
 }
