@@ -460,42 +460,6 @@ static void frames_sgt_each_page_once_test(struct kunit *test)
 	sg_free_table(&sgt);
 }
 
-/*
- * The frames table with a page named twice allocates its runs and the
- * table: each failing in turn returns -ENOMEM with nothing left allocated.
- */
-static void frames_sgt_failure_at_each_allocation_test(struct kunit *test)
-{
-	struct folio *folio = test_folio(test, 9);
-	struct udmabuf_slices *slices = test_slices(test, 2);
-	struct udmabuf_allocs before;
-	struct sg_table sgt;
-	unsigned int nth;
-	int ret;
-
-	udmabuf_test_faults_init(test);
-	KUNIT_ASSERT_EQ(test, append(slices, &folio, 1, 0, 512), 1);
-	KUNIT_ASSERT_EQ(test, append(slices, &folio, 1, 0, 512), 1);
-	slices->slice[1].pinned = 0;
-	before = udmabuf_test_allocs();
-	for (nth = 1; ; nth++) {
-		memset(&sgt, 0, sizeof(sgt));
-		udmabuf_test_fail_from(nth);
-		ret = udmabuf_slices_to_frames_sgt(slices, &sgt, PAGE_SIZE,
-						   ULONG_MAX);
-		if (!udmabuf_test_fail_stop() || !ret)
-			break;
-		KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
-		udmabuf_test_expect_allocs(test, &before);
-	}
-	KUNIT_ASSERT_EQ(test, ret, 0);
-	KUNIT_EXPECT_EQ(test, sgt.orig_nents, 512);
-	/* The runs, then a table of more than one chunk. */
-	KUNIT_EXPECT_GT(test, nth, 3);
-	sg_free_table(&sgt);
-	udmabuf_test_expect_allocs(test, &before);
-}
-
 /* The estimate of slices still needed, from the folios pinned so far. */
 static void estimate_test(struct kunit *test)
 {
@@ -667,6 +631,43 @@ static void pages_failure_test(struct kunit *test)
 	kvfree(pages);
 }
 
+typedef int (*sgt_builder)(const struct udmabuf_slices *slices,
+			   struct sg_table *sgt, size_t max_segment,
+			   unsigned long boundary_mask);
+
+/*
+ * Build @slices' table of one-page segments with each allocation failing
+ * in turn: each failure returns -ENOMEM with nothing left allocated, then
+ * it is built with @nents entries. Returns the first call that succeeded.
+ */
+static unsigned int fail_each_sgt_allocation(struct kunit *test,
+					     struct udmabuf_slices *slices,
+					     sgt_builder build,
+					     unsigned int nents)
+{
+	struct udmabuf_allocs before;
+	struct sg_table sgt;
+	unsigned int nth;
+	int ret;
+
+	udmabuf_test_faults_init(test);
+	before = udmabuf_test_allocs();
+	for (nth = 1; ; nth++) {
+		memset(&sgt, 0, sizeof(sgt));
+		udmabuf_test_fail_from(nth);
+		ret = build(slices, &sgt, PAGE_SIZE, ULONG_MAX);
+		if (!udmabuf_test_fail_stop() || !ret)
+			break;
+		KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
+		udmabuf_test_expect_allocs(test, &before);
+	}
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	KUNIT_EXPECT_EQ(test, sgt.orig_nents, nents);
+	sg_free_table(&sgt);
+	udmabuf_test_expect_allocs(test, &before);
+	return nth;
+}
+
 /*
  * A table of 512 one-page entries is chained from several allocations:
  * each failing in turn returns -ENOMEM with nothing left allocated.
@@ -675,29 +676,30 @@ static void sgt_failure_at_each_allocation_test(struct kunit *test)
 {
 	struct folio *folio = test_folio(test, 9);
 	struct udmabuf_slices *slices = test_slices(test, 1);
-	struct udmabuf_allocs before;
-	struct sg_table sgt;
-	unsigned int nth;
-	int ret;
 
-	udmabuf_test_faults_init(test);
 	KUNIT_ASSERT_EQ(test, append(slices, &folio, 1, 0, 512), 1);
-	before = udmabuf_test_allocs();
-	for (nth = 1; ; nth++) {
-		memset(&sgt, 0, sizeof(sgt));
-		udmabuf_test_fail_from(nth);
-		ret = udmabuf_slices_to_sgt(slices, &sgt, PAGE_SIZE, ULONG_MAX);
-		if (!udmabuf_test_fail_stop() || !ret)
-			break;
-		KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
-		udmabuf_test_expect_allocs(test, &before);
-	}
-	KUNIT_ASSERT_EQ(test, ret, 0);
-	KUNIT_EXPECT_EQ(test, sgt.orig_nents, 512);
 	/* 512 entries do not fit one page of them: more than one chunk. */
-	KUNIT_EXPECT_GT(test, nth, 2);
-	sg_free_table(&sgt);
-	udmabuf_test_expect_allocs(test, &before);
+	KUNIT_EXPECT_GT(test, fail_each_sgt_allocation(test, slices,
+						       udmabuf_slices_to_sgt,
+						       512), 2);
+}
+
+/*
+ * The frames table with a page named twice allocates its runs and the
+ * table: each failing in turn returns -ENOMEM with nothing left allocated.
+ */
+static void frames_sgt_failure_at_each_allocation_test(struct kunit *test)
+{
+	struct folio *folio = test_folio(test, 9);
+	struct udmabuf_slices *slices = test_slices(test, 2);
+
+	KUNIT_ASSERT_EQ(test, append(slices, &folio, 1, 0, 512), 1);
+	KUNIT_ASSERT_EQ(test, append(slices, &folio, 1, 0, 512), 1);
+	slices->slice[1].pinned = 0;
+	/* The runs, then a table of more than one chunk. */
+	KUNIT_EXPECT_GT(test, fail_each_sgt_allocation(test, slices,
+						       udmabuf_slices_to_frames_sgt,
+						       512), 3);
 }
 
 /*
