@@ -310,6 +310,49 @@ static void runs_of_sub_range_test(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
 }
 
+/* One udmabuf_map_order() question and its answer. */
+struct map_order_case {
+	const char *name;
+	unsigned long page;	/* user address, in pages */
+	unsigned long pfn;
+	pgoff_t nr_pages;
+	unsigned long orders;
+	unsigned int order;
+};
+
+/* Orders 9 and 18 are x86_64's PMD and PUD; nothing here depends on it. */
+static const struct map_order_case map_order_cases[] = {
+	{ "pmd block", 512, 1024, 512, BIT(9), 9 },
+	{ "run one page short", 512, 1024, 511, BIT(9), 0 },
+	{ "frame off by one", 512, 1025, 512, BIT(9), 0 },
+	{ "address off by one", 513, 1024, 512, BIT(9), 0 },
+	{ "same offset in both", 513, 1025, 1024, BIT(9), 0 },
+	{ "no orders asked", 512, 1024, 512, 0, 0 },
+	{ "pud block", 1UL << 18, 3UL << 18, 1UL << 18, BIT(9) | BIT(18), 18 },
+	{ "pud run short: pmd", 1UL << 18, 3UL << 18, (1UL << 18) - 1,
+	  BIT(9) | BIT(18), 9 },
+	{ "pud frame unaligned: pmd", 1UL << 18, (3UL << 18) + 512,
+	  1UL << 18, BIT(9) | BIT(18), 9 },
+	{ "pud only, pmd aligned", 512, 1024, 1UL << 18, BIT(18), 0 },
+	{ "long run, pmd aligned", 512, 1024, 1UL << 20, BIT(9) | BIT(18), 9 },
+};
+
+static void map_order_case_desc(const struct map_order_case *c, char *desc)
+{
+	strscpy(desc, c->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(map_order, map_order_cases, map_order_case_desc);
+
+static void map_order_test(struct kunit *test)
+{
+	const struct map_order_case *c = test->param_value;
+
+	KUNIT_EXPECT_EQ(test, c->order,
+			udmabuf_map_order(c->page << PAGE_SHIFT, c->pfn,
+					  c->nr_pages, c->orders));
+}
+
 static void expect_sgt_matches_runs(struct kunit *test,
 				    struct udmabuf_slices *slices,
 				    size_t max_segment, unsigned int nents)
@@ -1125,6 +1168,7 @@ static struct kunit_case udmabuf_slices_cases[] = {
 	KUNIT_CASE(find_every_page_test),
 	KUNIT_CASE(runs_split_and_cap_test),
 	KUNIT_CASE(runs_of_sub_range_test),
+	KUNIT_CASE_PARAM(map_order_test, map_order_gen_params),
 	KUNIT_CASE(sgt_one_entry_per_run_test),
 	KUNIT_CASE(sgt_respects_boundary_test),
 	KUNIT_CASE(frames_sgt_each_page_once_test),

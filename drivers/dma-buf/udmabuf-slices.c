@@ -484,6 +484,41 @@ bool udmabuf_pfn_run_next(struct udmabuf_pfn_run *run, unsigned long *pfn,
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_pfn_run_next);
 
 /**
+ * udmabuf_map_order - the largest block one page-table entry can map next
+ * @addr: user address of the next page to map
+ * @pfn: the frame that page shows
+ * @nr_pages: pages from @addr on that show contiguous frames from @pfn
+ *	(and lie inside the VMA)
+ * @orders: the block orders the caller can map besides single pages, as a
+ *	bitmask (BIT(PMD_ORDER) and BIT(PUD_ORDER) on most architectures)
+ *
+ * A block of order N is 2^N pages under one entry: the address and the
+ * frame must both be aligned to its size, and the run must hold all of it.
+ * The virtual and physical offsets inside a block must agree, which is why
+ * a buffer whose runs start at odd frames, or a mapping at an odd address,
+ * falls back to single pages.
+ *
+ * Return: the highest order in @orders that fits, or 0 for a single page.
+ */
+unsigned int udmabuf_map_order(unsigned long addr, unsigned long pfn,
+			       pgoff_t nr_pages, unsigned long orders)
+{
+	unsigned long page = addr >> PAGE_SHIFT;
+
+	while (orders) {
+		unsigned int order = __fls(orders);
+		unsigned long block = 1UL << order;
+
+		if (block <= nr_pages && IS_ALIGNED(page, block) &&
+		    IS_ALIGNED(pfn, block))
+			return order;
+		orders &= ~block;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_map_order);
+
+/**
  * udmabuf_slices_pages - the struct page of every buffer page, in order
  * @slices: the slices of a buffer, at least one
  *

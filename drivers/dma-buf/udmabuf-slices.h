@@ -143,6 +143,8 @@ void udmabuf_pfn_run_start(struct udmabuf_pfn_run *run,
 			   pgoff_t first, pgoff_t count, pgoff_t max_pages);
 bool udmabuf_pfn_run_next(struct udmabuf_pfn_run *run, unsigned long *pfn,
 			  pgoff_t *nr_pages);
+unsigned int udmabuf_map_order(unsigned long addr, unsigned long pfn,
+			       pgoff_t nr_pages, unsigned long orders);
 
 struct page **udmabuf_slices_pages(const struct udmabuf_slices *slices);
 int udmabuf_slices_to_sgt(const struct udmabuf_slices *slices,
