@@ -27,7 +27,7 @@ long udmabuf_pin_folios(struct file *memfd, loff_t start, loff_t end,
 			struct folio **folios, unsigned int max_folios,
 			pgoff_t *offset);
 vm_fault_t udmabuf_insert_pfn(struct vm_area_struct *vma, unsigned long addr,
-			      unsigned long pfn);
+			      unsigned long pfn, unsigned int order);
 int udmabuf_dma_map(struct device *dev, struct sg_table *sgt,
 		    enum dma_data_direction dir, unsigned long attrs);
 struct dma_buf *udmabuf_export(struct udmabuf *ubuf);

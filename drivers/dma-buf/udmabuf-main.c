@@ -31,6 +31,7 @@
 #include <linux/mutex.h>
 #include <linux/once.h>
 #include <linux/pagevec.h>
+#include <linux/pfn_t.h>
 #include <linux/sched/signal.h>
 #include <linux/scatterlist.h>
 #include <linux/shmem_fs.h>
@@ -184,52 +185,245 @@ static void udmabuf_unmap_dma_buf(struct dma_buf_attachment *attach,
 	udmabuf_unmap_sgt(attach->dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
 }
 
+#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
+/*
+ * The block orders a fault on @vma may map: PMD and PUD where the
+ * architecture maps huge PFNs, unless madvise(MADV_NOHUGEPAGE) or
+ * prctl(PR_SET_THP_DISABLE) said no. A VM_PFNMAP mapping with a huge_fault
+ * handler is not bound by the THP sysfs setting.
+ */
+static unsigned long udmabuf_huge_orders(struct vm_area_struct *vma)
+{
+	unsigned long orders = 0;
+
+	if (IS_ENABLED(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP))
+		orders |= BIT(PMD_ORDER);
+	if (IS_ENABLED(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP))
+		orders |= BIT(PUD_ORDER);
+	return thp_vma_allowable_orders(vma, vma->vm_flags,
+					TVA_IN_PF | TVA_ENFORCE_SYSFS, orders);
+}
+
+/*
+ * How much of a leaf entry covers @addr, a PMD-aligned address: PUD_SIZE
+ * or PMD_SIZE when a huge block is mapped there already, else 0. Page
+ * tables are not freed under the mmap or VMA lock the caller holds.
+ */
+static unsigned long udmabuf_leaf_size(struct mm_struct *mm,
+				       unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d;
+	pud_t *pud, pud_entry;
+
+	if (pgd_none(READ_ONCE(*pgd)))
+		return 0;
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(READ_ONCE(*p4d)))
+		return 0;
+	pud = pud_offset(p4d, addr);
+	pud_entry = READ_ONCE(*pud);
+	if (pud_leaf(pud_entry))
+		return PUD_SIZE;
+	if (!pud_present(pud_entry))
+		return 0;
+	return pmd_leaf(pmdp_get_lockless(pmd_offset(pud, addr))) ? PMD_SIZE :
+								      0;
+}
+
+/*
+ * Map a huge block with a PUD or PMD leaf. The driver is built in, so it
+ * allocates the upper tables as the fault path does; a PMD table or a PTE
+ * table already in the block's place means its pages are mapped one by
+ * one (FALLBACK), as they were before.
+ */
+static vm_fault_t udmabuf_insert_huge(struct vm_area_struct *vma,
+				      unsigned long addr, unsigned long pfn,
+				      unsigned int order)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	pfn_t entry = __pfn_to_pfn_t(pfn, PFN_DEV);
+	pud_t *pud = NULL;
+	pmd_t *pmd;
+	p4d_t *p4d;
+
+	p4d = p4d_alloc(mm, pgd_offset(mm, addr), addr);
+	if (p4d)
+		pud = pud_alloc(mm, p4d, addr);
+	if (!pud)
+		return VM_FAULT_OOM;
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+	if (order == PUD_ORDER) {
+		struct vm_fault vmf = { .vma = vma, .address = addr,
+					.pud = pud };
+
+		if (!pud_none(READ_ONCE(*pud)))
+			return VM_FAULT_FALLBACK;
+		return vmf_insert_pfn_pud(&vmf, entry, false);
+	}
+#endif
+	/* A PUD leaf over the block maps it already. */
+	if (pud_leaf(READ_ONCE(*pud)))
+		return VM_FAULT_NOPAGE;
+	pmd = pmd_alloc(mm, pud, addr);
+	if (!pmd)
+		return VM_FAULT_OOM;
+	if (!pmd_none(pmdp_get_lockless(pmd)))
+		return VM_FAULT_FALLBACK;
+	return vmf_insert_pfn_pmd(&(struct vm_fault){ .vma = vma,
+						      .address = addr,
+						      .pmd = pmd },
+				  entry, false);
+}
+
+#endif /* CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP */
+
 /**
- * udmabuf_insert_pfn - map one page of a buffer into a VMA
+ * udmabuf_insert_pfn - map one page or one huge block of a buffer
  * @vma: the VMA
- * @addr: the address of the page
- * @pfn: the frame to map there
+ * @addr: the address of the page, aligned to the block for a huge one
+ * @pfn: the frame to map there, aligned the same way
+ * @order: 0 for a page, PMD_ORDER or PUD_ORDER for a block
  *
- * vmf_insert_pfn(), behind a KUnit static stub so that tests can make the
- * insertion of one chosen page fail.
+ * vmf_insert_pfn() for a page, a PMD or PUD leaf for a block. Behind a
+ * KUnit static stub so that tests can make the insertion at a chosen
+ * address fail.
  *
- * Return: VM_FAULT_NOPAGE, or the VM_FAULT_* error.
+ * Return: VM_FAULT_NOPAGE; VM_FAULT_FALLBACK when a huge block's entry
+ * already holds a table (map that stretch page by page); or the VM_FAULT_*
+ * error.
  */
 VISIBLE_IF_KUNIT vm_fault_t udmabuf_insert_pfn(struct vm_area_struct *vma,
 					       unsigned long addr,
-					       unsigned long pfn)
+					       unsigned long pfn,
+					       unsigned int order)
 {
-	KUNIT_STATIC_STUB_REDIRECT(udmabuf_insert_pfn, vma, addr, pfn);
+	KUNIT_STATIC_STUB_REDIRECT(udmabuf_insert_pfn, vma, addr, pfn, order);
+#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
+	if (order)
+		return udmabuf_insert_huge(vma, addr, pfn, order);
+#endif
 	return vmf_insert_pfn(vma, addr, pfn);
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_insert_pfn);
 
 /*
- * Map the whole VMA, as far as it goes. Runs are cut at a page table's
- * worth of pages, with a resched point between them, so that a contiguous
- * run of gigabytes does not hold the CPU; a fatal signal ends the walk. A
- * page that cannot be mapped ends it too: it and those after it are left
- * for later faults.
+ * Map single pages from @addr up to the end of the run or the next PMD
+ * boundary, whichever comes first.
+ *
+ * Return: the pages mapped, or 0 if one could not be.
+ */
+static pgoff_t udmabuf_map_pages(struct vm_area_struct *vma,
+				 unsigned long addr, unsigned long pfn,
+				 pgoff_t nr_pages)
+{
+	pgoff_t i, count;
+
+	count = min_t(pgoff_t, nr_pages,
+		      (ALIGN(addr + 1, PMD_SIZE) - addr) >> PAGE_SHIFT);
+	for (i = 0; i < count; i++)
+		if (udmabuf_insert_pfn(vma, addr + i * PAGE_SIZE, pfn + i, 0) !=
+		    VM_FAULT_NOPAGE)
+			return 0;
+	return count;
+}
+
+#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
+/*
+ * Map the block that starts at @addr: what is mapped already is skipped,
+ * a 2 MiB- or 1 GiB-aligned stretch of contiguous, equally aligned frames
+ * gets one leaf, the rest single pages up to the next PMD boundary.
+ *
+ * Return: the pages done, or 0 if the first could not be mapped.
+ */
+static pgoff_t udmabuf_map_block(struct vm_area_struct *vma,
+				 unsigned long addr, unsigned long pfn,
+				 pgoff_t nr_pages, unsigned long orders)
+{
+	unsigned long leaf;
+	unsigned int order;
+	vm_fault_t ret;
+
+	if (!IS_ALIGNED(addr, PMD_SIZE))
+		return udmabuf_map_pages(vma, addr, pfn, nr_pages);
+
+	/*
+	 * A leaf from an earlier fault, when the VMA allowed huge entries
+	 * (or before a split): inserting pages under it would walk the
+	 * block's memory as a page table. Skip it, whatever @orders says.
+	 */
+	leaf = udmabuf_leaf_size(vma->vm_mm, addr);
+	if (leaf)
+		return min_t(pgoff_t, nr_pages,
+			     (ALIGN(addr + 1, leaf) - addr) >> PAGE_SHIFT);
+
+	while ((order = udmabuf_map_order(addr, pfn, nr_pages, orders))) {
+		ret = udmabuf_insert_pfn(vma, addr, pfn, order);
+		if (ret == VM_FAULT_NOPAGE)
+			return 1UL << order;
+		if (ret != VM_FAULT_FALLBACK)
+			return 0;
+		orders &= BIT(order) - 1;
+	}
+	return udmabuf_map_pages(vma, addr, pfn, nr_pages);
+}
+#else
+static unsigned long udmabuf_huge_orders(struct vm_area_struct *vma)
+{
+	return 0;
+}
+
+static pgoff_t udmabuf_map_block(struct vm_area_struct *vma,
+				 unsigned long addr, unsigned long pfn,
+				 pgoff_t nr_pages, unsigned long orders)
+{
+	return udmabuf_map_pages(vma, addr, pfn, nr_pages);
+}
+#endif /* CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP */
+
+/*
+ * Map the whole VMA, as far as it goes, with huge leaves where the frames
+ * allow. A resched point and a fatal-signal check come at each PMD
+ * boundary, so a contiguous run of gigabytes does not hold the CPU and a
+ * scattered list of single pages does not pay for one per page. A block
+ * that cannot be mapped ends the walk: it and those after it are left for
+ * later faults.
  */
 static void udmabuf_prefault(struct vm_area_struct *vma,
 			     const struct udmabuf_slices *slices)
 {
+	unsigned long orders = udmabuf_huge_orders(vma);
 	unsigned long addr = vma->vm_start;
 	struct udmabuf_pfn_run run;
 	unsigned long pfn;
-	pgoff_t len, i;
+	pgoff_t len, done;
 
-	udmabuf_pfn_run_start(&run, slices, vma->vm_pgoff, vma_pages(vma),
-			      PTRS_PER_PTE);
+	udmabuf_pfn_run_start(&run, slices, vma->vm_pgoff, vma_pages(vma), 0);
 	while (udmabuf_pfn_run_next(&run, &pfn, &len)) {
-		for (i = 0; i < len; i++, addr += PAGE_SIZE)
-			if (udmabuf_insert_pfn(vma, addr, pfn + i) !=
-			    VM_FAULT_NOPAGE)
+		while (len) {
+			done = udmabuf_map_block(vma, addr, pfn, len, orders);
+			if (!done)
 				return;
-		if (fatal_signal_pending(current))
-			return;
-		cond_resched();
+			addr += done << PAGE_SHIFT;
+			pfn += done;
+			len -= done;
+			if (IS_ALIGNED(addr, PMD_SIZE)) {
+				if (fatal_signal_pending(current))
+					return;
+				cond_resched();
+			}
+		}
 	}
+}
+
+/* The dma-buf core refuses a VMA that reaches past the buffer. */
+static bool udmabuf_vma_fits(struct vm_area_struct *vma,
+			     const struct udmabuf *ubuf)
+{
+	/* VM_DONTEXPAND keeps one from growing there: never map past it. */
+	return !WARN_ON_ONCE(vma_pages(vma) > ubuf->slices.nr_pages ||
+			     vma->vm_pgoff > ubuf->slices.nr_pages -
+					     vma_pages(vma));
 }
 
 /*
@@ -247,27 +441,75 @@ static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 	pgoff_t len;
 	vm_fault_t ret;
 
-	/*
-	 * The dma-buf core refuses a VMA that reaches past the buffer, and
-	 * VM_DONTEXPAND keeps one from growing there: never map past the end.
-	 */
-	if (WARN_ON_ONCE(vma_pages(vma) > ubuf->slices.nr_pages ||
-			 vma->vm_pgoff > ubuf->slices.nr_pages -
-					 vma_pages(vma)))
+	if (!udmabuf_vma_fits(vma, ubuf))
 		return VM_FAULT_SIGBUS;
 
 	udmabuf_pfn_run_start(&run, &ubuf->slices, vmf->pgoff, 1, 1);
 	udmabuf_pfn_run_next(&run, &pfn, &len);
-	ret = udmabuf_insert_pfn(vma, vmf->address, pfn);
+	ret = udmabuf_insert_pfn(vma, vmf->address, pfn, 0);
 	if (ret == VM_FAULT_NOPAGE)
 		udmabuf_prefault(vma, &ubuf->slices);
 	return ret;
 }
 
+#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
+/*
+ * The core asks for a block when the faulting address's PUD or PMD entry
+ * is empty and the VMA allows huge mappings. The block must lie inside the
+ * VMA and show contiguous frames aligned as its address is; otherwise the
+ * core falls back to the next smaller size, and at last to .fault. Either
+ * way the first fault goes on to map the rest of the VMA.
+ */
+static vm_fault_t udmabuf_vm_huge_fault(struct vm_fault *vmf,
+					unsigned int order)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct udmabuf *ubuf = vma->vm_private_data;
+	unsigned long size = PAGE_SIZE << order;
+	unsigned long addr = ALIGN_DOWN(vmf->address, size);
+	struct udmabuf_pfn_run run;
+	unsigned long pfn;
+	pgoff_t len;
+	vm_fault_t ret;
+
+	if (!order)
+		return udmabuf_vm_fault(vmf);
+	if (!udmabuf_vma_fits(vma, ubuf))
+		return VM_FAULT_SIGBUS;
+	if (addr < vma->vm_start || addr + size > vma->vm_end)
+		return VM_FAULT_FALLBACK;
+
+	udmabuf_pfn_run_start(&run, &ubuf->slices,
+			      vma->vm_pgoff +
+			      ((addr - vma->vm_start) >> PAGE_SHIFT),
+			      1UL << order, 0);
+	udmabuf_pfn_run_next(&run, &pfn, &len);
+	if (udmabuf_map_order(addr, pfn, len, BIT(order)) != order)
+		return VM_FAULT_FALLBACK;
+
+	ret = udmabuf_insert_pfn(vma, addr, pfn, order);
+	if (ret == VM_FAULT_NOPAGE)
+		udmabuf_prefault(vma, &ubuf->slices);
+	return ret;
+}
+#endif
+
 static const struct vm_operations_struct udmabuf_vm_ops = {
 	.fault = udmabuf_vm_fault,
+#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
+	.huge_fault = udmabuf_vm_huge_fault,
+#endif
 };
 
+/*
+ * The dma-buf file has no get_unmapped_area(), so the kernel places a
+ * mapping page-aligned only, and huge entries fit only where the address
+ * is as aligned as the frames. A caller that wants them maps at a 2 MiB
+ * boundary it reserved:
+ *
+ *	area = mmap(NULL, size + SZ_2M, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+ *	buf = mmap(ALIGN(area, SZ_2M), size, prot, MAP_SHARED | MAP_FIXED, fd, 0);
+ */
 static int udmabuf_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
 {
 	/* A private mapping would copy pages on write: not the buffer. */

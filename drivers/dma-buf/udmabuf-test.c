@@ -664,9 +664,13 @@ static int call_fault(unsigned long addr)
 
 static unsigned long insert_fail_addr;
 
+/* Blocks fall back to pages, which map as the driver would map them. */
 static vm_fault_t insert_fails_at_addr(struct vm_area_struct *vma,
-				       unsigned long addr, unsigned long pfn)
+				       unsigned long addr, unsigned long pfn,
+				       unsigned int order)
 {
+	if (order)
+		return VM_FAULT_FALLBACK;
 	if (addr == insert_fail_addr)
 		return VM_FAULT_OOM;
 	return vmf_insert_pfn(vma, addr, pfn);
@@ -1021,10 +1025,13 @@ static void set_huge_items(struct udmabuf_create_item *items, int fd)
 	}
 }
 
-/* shmem with transparent huge folios, from a tmpfs mounted huge=always. */
-static void thp_items_inside_huge_folios_test(struct kunit *test)
+/*
+ * A sealed shmem memfd of @nr_huge 2 MiB folios, from a tmpfs mounted
+ * huge=always, filled with its pattern; skips the test where the kernel
+ * has no THP or shmem gives smaller folios.
+ */
+static struct test_memfd *thp_memfd(struct kunit *test, u32 nr_huge)
 {
-	struct udmabuf_create_item items[ARRAY_SIZE(huge_items)];
 	struct file_system_type *tmpfs;
 	struct test_memfd *memfd;
 	struct vfsmount *mnt;
@@ -1046,11 +1053,11 @@ static void thp_items_inside_huge_folios_test(struct kunit *test)
 
 	memfd = install_memfd(test,
 			      shmem_file_setup_with_mnt(mnt, "udmabuf-kunit-thp",
-							4 * SZ_2M, 0),
-			      4 * HUGE_PAGES);
+							nr_huge * SZ_2M, 0),
+			      nr_huge * HUGE_PAGES);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd);
 	fill_and_seal(test, memfd, F_SEAL_SHRINK);
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < nr_huge; i++) {
 		folio = filemap_get_folio(memfd->file->f_mapping,
 					  i * HUGE_PAGES);
 		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, folio);
@@ -1060,6 +1067,15 @@ static void thp_items_inside_huge_folios_test(struct kunit *test)
 		}
 		folio_put(folio);
 	}
+	return memfd;
+}
+
+/* shmem with transparent huge folios. */
+static void thp_items_inside_huge_folios_test(struct kunit *test)
+{
+	struct udmabuf_create_item items[ARRAY_SIZE(huge_items)];
+	struct test_memfd *memfd = thp_memfd(test, 4);
+
 	set_huge_items(items, memfd->fd);
 	check_huge_buffer(test, memfd, items, ARRAY_SIZE(items));
 }
@@ -1082,17 +1098,17 @@ static struct test_memfd *hugetlb_memfd(struct kunit *test, u32 nr_huge)
 }
 #endif
 
-/*
- * hugetlb folios, with the vmemmap optimisation on where the kernel has
- * it: their tail struct pages are shared, read-only copies.
- */
-static void hugetlb_items_inside_huge_folios_test(struct kunit *test)
-{
 #if IS_ENABLED(CONFIG_HUGETLBFS)
-	struct udmabuf_create_item items[ARRAY_SIZE(huge_items)];
-	struct udmabuf_create_item whole;
-	struct test_memfd *memfd = hugetlb_memfd(test, 4);
+/*
+ * A sealed hugetlb memfd of @nr_huge 2 MiB folios, filled with its
+ * pattern; skips the test when the pool has too few free pages.
+ */
+static struct test_memfd *filled_hugetlb_memfd(struct kunit *test,
+					       u32 nr_huge)
+{
+	struct test_memfd *memfd = hugetlb_memfd(test, nr_huge);
 	struct file *file = memfd->file;
+	struct udmabuf_create_item whole;
 	struct dma_buf *warm;
 	u32 i;
 
@@ -1101,7 +1117,7 @@ static void hugetlb_items_inside_huge_folios_test(struct kunit *test)
 	warm = udmabuf_create_dmabuf(&whole, 1);
 	if (IS_ERR(warm))
 		kunit_skip(test, "no free hugetlb pages: %ld", PTR_ERR(warm));
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < nr_huge; i++) {
 		struct folio *folio;
 
 		folio = filemap_get_folio(file->f_mapping, i * HUGE_PAGES);
@@ -1113,6 +1129,19 @@ static void hugetlb_items_inside_huge_folios_test(struct kunit *test)
 	}
 	dma_buf_put(warm);
 	udmabuf_test_release_files();
+	return memfd;
+}
+#endif
+
+/*
+ * hugetlb folios, with the vmemmap optimisation on where the kernel has
+ * it: their tail struct pages are shared, read-only copies.
+ */
+static void hugetlb_items_inside_huge_folios_test(struct kunit *test)
+{
+#if IS_ENABLED(CONFIG_HUGETLBFS)
+	struct udmabuf_create_item items[ARRAY_SIZE(huge_items)];
+	struct test_memfd *memfd = filled_hugetlb_memfd(test, 4);
 
 	set_huge_items(items, memfd->fd);
 	check_huge_buffer(test, memfd, items, ARRAY_SIZE(items));
@@ -1166,6 +1195,246 @@ static void hugetlb_unpopulated_memfd_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, now, free_pages);
 #else
 	kunit_skip(test, "no hugetlbfs in this kernel");
+#endif
+}
+
+#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
+/* What maps a user address: nothing, a PTE, or a PMD or PUD leaf. */
+enum map_level { MAPPED_NONE, MAPPED_PTE, MAPPED_PMD, MAPPED_PUD };
+
+/* The entry that maps @addr in the test's mm, and the frame it shows. */
+static enum map_level mapping_at(unsigned long addr, unsigned long *pfn)
+{
+	struct mm_struct *mm = current->mm;
+	enum map_level level = MAPPED_NONE;
+	pud_t *pud, pud_entry;
+	pmd_t *pmd, pmd_entry;
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pte_t *pte;
+
+	mmap_read_lock(mm);
+	pgd = pgd_offset(mm, addr);
+	if (pgd_none(READ_ONCE(*pgd)))
+		goto out;
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(READ_ONCE(*p4d)))
+		goto out;
+	pud = pud_offset(p4d, addr);
+	pud_entry = READ_ONCE(*pud);
+	if (pud_leaf(pud_entry)) {
+		*pfn = pud_pfn(pud_entry) + ((addr & ~PUD_MASK) >> PAGE_SHIFT);
+		level = MAPPED_PUD;
+		goto out;
+	}
+	if (!pud_present(pud_entry))
+		goto out;
+	pmd = pmd_offset(pud, addr);
+	pmd_entry = pmdp_get_lockless(pmd);
+	if (pmd_leaf(pmd_entry)) {
+		*pfn = pmd_pfn(pmd_entry) + ((addr & ~PMD_MASK) >> PAGE_SHIFT);
+		level = MAPPED_PMD;
+		goto out;
+	}
+	pte = pte_offset_map(pmd, addr);
+	if (pte) {
+		pte_t entry = ptep_get(pte);
+
+		pte_unmap(pte);
+		if (pte_present(entry)) {
+			*pfn = pte_pfn(entry);
+			level = MAPPED_PTE;
+		}
+	}
+out:
+	mmap_read_unlock(mm);
+	return level;
+}
+
+/*
+ * Walk @nr_pages pages from @addr: each must show @pfns[i], through a PMD
+ * leaf for pages @first_pmd to @end_pmd - 1 and a PTE for the others.
+ */
+static void expect_mapping(struct kunit *test, unsigned long addr,
+			   const unsigned long *pfns, u32 nr_pages,
+			   u32 first_pmd, u32 end_pmd)
+{
+	u32 i, pmd_pages = 0, pte_pages = 0, wrong = 0;
+
+	for (i = 0; i < nr_pages; i++) {
+		bool want_pmd = i >= first_pmd && i < end_pmd;
+		unsigned long pfn = 0;
+		enum map_level level = mapping_at(addr + i * PAGE_SIZE, &pfn);
+
+		pmd_pages += level == MAPPED_PMD;
+		pte_pages += level == MAPPED_PTE;
+		if (pfn == pfns[i] &&
+		    level == (want_pmd ? MAPPED_PMD : MAPPED_PTE))
+			continue;
+		if (!wrong++)
+			kunit_err(test, "page %u: level %d pfn %#lx, want %s pfn %#lx\n",
+				  i, level, pfn, want_pmd ? "pmd" : "pte",
+				  pfns[i]);
+	}
+	KUNIT_EXPECT_EQ(test, wrong, 0);
+	KUNIT_EXPECT_EQ(test, pmd_pages, end_pmd - first_pmd);
+	KUNIT_EXPECT_EQ(test, pte_pages, nr_pages - (end_pmd - first_pmd));
+}
+
+/*
+ * What madvise(MADV_NOHUGEPAGE) does to the VMA at @addr, then zap its
+ * @nr_pages pages from @addr on.
+ */
+static void refuse_huge_and_zap(struct kunit *test, unsigned long addr,
+				u32 nr_pages)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+
+	mmap_write_lock(mm);
+	vma = vma_lookup(mm, addr);
+	if (vma) {
+		vm_flags_set(vma, VM_NOHUGEPAGE);
+		zap_vma_ptes(vma, addr, nr_pages * PAGE_SIZE);
+	}
+	mmap_write_unlock(mm);
+	KUNIT_ASSERT_NOT_NULL(test, vma);
+}
+
+/* Read @len bytes at @addr; they must be @want, in @faults faults. */
+static void expect_user_bytes(struct kunit *test, unsigned long addr,
+			      const u8 *want, size_t len, unsigned long faults)
+{
+	unsigned long before = current->min_flt + current->maj_flt;
+	u8 *got = test_kvmalloc(test, len);
+
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)addr, len));
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - before,
+			faults);
+	expect_same_bytes(test, got, want, len);
+	kunit_release_action(test, kvfree_action, got);
+}
+#endif
+
+/* The backings that give 2 MiB folios, for the huge-mapping test. */
+static const char * const huge_backings[] = { "hugetlb", "thp" };
+
+static void huge_backing_desc(const char * const *backing, char *desc)
+{
+	strscpy(desc, *backing, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(huge_backing, huge_backings, huge_backing_desc);
+
+/*
+ * A buffer of one page, two whole 2 MiB folios and five pages, mapped so
+ * that the folios land on 2 MiB-aligned addresses: the first fault (in
+ * the second folio) maps each folio with one PMD leaf and the other pages
+ * with PTEs, every page at its own frame, and takes no reference. Half a
+ * PMD unmapped splits it: the rest reads right after one more fault, and
+ * a refault where huge entries are refused steps over the leaf left. The
+ * same buffer mapped one page off the alignment gets PTEs only, and a PMD
+ * whose place a page table holds already gets PTEs too.
+ */
+static void huge_mapping_test(struct kunit *test)
+{
+#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
+	const bool hugetlb = !strcmp(*(const char * const *)test->param_value,
+				     "hugetlb");
+	const u32 nr_pages = 1 + 2 * HUGE_PAGES + 5;
+	struct udmabuf_create_item items[3];
+	struct folio_counts *before, *pinned;
+	struct test_memfd *memfd, *memfds[3];
+	unsigned long area, aligned, addr, len;
+	struct dma_buf *dmabuf;
+	unsigned long *pfns;
+	u8 *want;
+
+	if (hugetlb) {
+#if IS_ENABLED(CONFIG_HUGETLBFS)
+		memfd = filled_hugetlb_memfd(test, 4);
+#else
+		kunit_skip(test, "no hugetlbfs in this kernel");
+#endif
+	} else {
+		memfd = thp_memfd(test, 4);
+	}
+	memfds[0] = memfd;
+	memfds[1] = memfd;
+	memfds[2] = memfd;
+	items[0] = item_of(memfd, HUGE_PAGES - 1, 1);
+	items[1] = item_of(memfd, HUGE_PAGES, 2 * HUGE_PAGES);
+	items[2] = item_of(memfd, 3 * HUGE_PAGES, 5);
+	want = expected_bytes(test, memfds, items, 3);
+	pfns = expected_pfns(test, memfd, items, 3, nr_pages);
+	before = folio_counts(test, memfd);
+	dmabuf = create_ok(test, items, 3);
+	pinned = folio_counts(test, memfd);
+	len = dmabuf->size;
+
+	/* An aligned place to map at, with room one page below it. */
+	area = kunit_vm_mmap(test, NULL, 0, len + 2 * SZ_2M, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(area));
+	aligned = ALIGN(area + PAGE_SIZE, SZ_2M);
+
+	addr = kunit_vm_mmap(test, dmabuf->file, aligned - PAGE_SIZE, len,
+			     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, 0);
+	KUNIT_ASSERT_EQ(test, addr, aligned - PAGE_SIZE);
+	expect_user_bytes(test, addr + PAGE_SIZE + 3 * SZ_1M,
+			  want + PAGE_SIZE + 3 * SZ_1M, 1, 1);
+	expect_user_bytes(test, addr, want, len, 0);
+	expect_mapping(test, addr, pfns, nr_pages, 1, 1 + 2 * HUGE_PAGES);
+	expect_pins(test, memfd, pinned, NULL);
+
+	/* Unmap the second half of the first PMD. */
+	vm_munmap(addr + PAGE_SIZE + SZ_1M, SZ_1M);
+	expect_user_bytes(test, addr, want, PAGE_SIZE + SZ_1M, 1);
+	expect_mapping(test, addr, pfns, 1 + HUGE_PAGES / 2, 0, 0);
+	expect_user_bytes(test, addr + PAGE_SIZE + SZ_2M,
+			  want + PAGE_SIZE + SZ_2M, len - PAGE_SIZE - SZ_2M, 0);
+	expect_mapping(test, addr + PAGE_SIZE + SZ_2M,
+		       pfns + 1 + HUGE_PAGES, HUGE_PAGES + 5, 0, HUGE_PAGES);
+
+	/*
+	 * Huge entries refused from now on, and the last five pages zapped:
+	 * the refault maps them and steps over the PMD leaf left in place,
+	 * in one fault.
+	 */
+	refuse_huge_and_zap(test, addr + PAGE_SIZE + 2 * SZ_2M, 5);
+	expect_user_bytes(test, addr + PAGE_SIZE + SZ_2M,
+			  want + PAGE_SIZE + SZ_2M, len - PAGE_SIZE - SZ_2M, 1);
+	expect_mapping(test, addr + PAGE_SIZE + SZ_2M,
+		       pfns + 1 + HUGE_PAGES, HUGE_PAGES + 5, 0, HUGE_PAGES);
+	vm_munmap(addr, len);
+
+	/* One page off: the folios sit one page past 2 MiB boundaries. */
+	addr = kunit_vm_mmap(test, dmabuf->file, aligned, len,
+			     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, 0);
+	KUNIT_ASSERT_EQ(test, addr, aligned);
+	expect_user_bytes(test, addr, want, len, 1);
+	expect_mapping(test, addr, pfns, nr_pages, 0, 0);
+	vm_munmap(addr, len);
+
+	/*
+	 * Aligned again, a first fault that maps a page of the first folio
+	 * (as .fault does after a failed huge fault) leaves a PTE table in
+	 * that PMD's place: that folio gets PTEs, the second a PMD leaf.
+	 */
+	addr = kunit_vm_mmap(test, dmabuf->file, aligned - PAGE_SIZE, len,
+			     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, 0);
+	KUNIT_ASSERT_EQ(test, addr, aligned - PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, 0, call_fault(addr + 6 * PAGE_SIZE));
+	expect_mapping(test, addr, pfns, nr_pages, 1 + HUGE_PAGES,
+		       1 + 2 * HUGE_PAGES);
+	expect_user_bytes(test, addr, want, len, 0);
+	vm_munmap(area, len + 2 * SZ_2M);
+	expect_pins(test, memfd, pinned, NULL);
+
+	put_now(test, dmabuf);
+	expect_unpinned(test, memfd, before);
+#else
+	kunit_skip(test, "no huge PFN mappings in this kernel");
 #endif
 }
 
@@ -2447,6 +2716,7 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(thp_items_inside_huge_folios_test),
 	KUNIT_CASE(hugetlb_items_inside_huge_folios_test),
 	KUNIT_CASE(hugetlb_unpopulated_memfd_test),
+	KUNIT_CASE_PARAM(huge_mapping_test, huge_backing_gen_params),
 	KUNIT_CASE(cpu_access_test),
 	KUNIT_CASE(map_respects_device_segments_test),
 	KUNIT_CASE(cpu_access_and_importers_test),
