@@ -156,15 +156,18 @@ stress: stress-run
 		migrate=$(RESULTS)/migrate.json:$$(cat $(RESULTS)/migrate.exit)
 
 # kunit.py on x86_64 with the VM kernel's build folder; KVM if the VM's
-# probe found it usable.
+# probe found it usable. 2 MiB and one 1 GiB hugetlb pages, and a CPU with
+# 1 GiB leaves, for the huge-mapping cases.
 KUNIT_X86_CONFIG := $(VM_BUILD)/last_used_kunitconfig
 kunit-x86: vm-kernel
 	@( printf 'CONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\n'; \
 	   cat $(REPO)/.kunitconfig ) >$(KUNIT_X86_CONFIG)
 	$(call kunit_run,x86_64,$(VM_BUILD),--arch=x86_64 \
-		--kunitconfig=$(REPO)/.kunitconfig --kernel_args=hugepages=16 \
-		--qemu_args="$$(grep -qx KVM $(RESULTS)/accel 2>/dev/null && \
-		   echo -accel kvm -cpu host)")
+		--kunitconfig=$(REPO)/.kunitconfig \
+		--kernel_args="hugepages=16 hugepagesz=1G hugepages=1" \
+		--qemu_args="-m 2560 $$(grep -qx KVM $(RESULTS)/accel \
+		   2>/dev/null && echo -accel kvm -cpu host || \
+		   echo -cpu qemu64,+pdpe1gb)")
 
 # Benchmark: our driver and the stock one, side by side; measures only.
 bench: vm-kernel vm-stock-kernel

@@ -198,7 +198,12 @@ static unsigned long udmabuf_huge_orders(struct vm_area_struct *vma)
 
 	if (IS_ENABLED(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP))
 		orders |= BIT(PMD_ORDER);
-	if (IS_ENABLED(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP))
+	/*
+	 * The fault path offers PUDs whatever the CPU: ask, as vmalloc
+	 * does, whether it has 1 GiB leaves (an x86 CPU may not).
+	 */
+	if (IS_ENABLED(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) &&
+	    arch_vmap_pud_supported(vma->vm_page_prot))
 		orders |= BIT(PUD_ORDER);
 	return thp_vma_allowable_orders(vma, vma->vm_flags,
 					TVA_IN_PF | TVA_ENFORCE_SYSFS, orders);
@@ -476,7 +481,8 @@ static vm_fault_t udmabuf_vm_huge_fault(struct vm_fault *vmf,
 		return udmabuf_vm_fault(vmf);
 	if (!udmabuf_vma_fits(vma, ubuf))
 		return VM_FAULT_SIGBUS;
-	if (addr < vma->vm_start || addr + size > vma->vm_end)
+	if (!(udmabuf_huge_orders(vma) & BIT(order)) ||
+	    addr < vma->vm_start || addr + size > vma->vm_end)
 		return VM_FAULT_FALLBACK;
 
 	udmabuf_pfn_run_start(&run, &ubuf->slices,

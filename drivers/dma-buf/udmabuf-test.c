@@ -507,6 +507,32 @@ static void hole_punched_after_create_test(struct kunit *test)
 	}
 }
 
+struct saved_param {
+	int *param;
+	int value;
+};
+
+static void restore_param(void *ctx)
+{
+	struct saved_param *saved = ctx;
+
+	WRITE_ONCE(*saved->param, saved->value);
+}
+
+/* Set a module parameter for the rest of the test. */
+static void set_param(struct kunit *test, int *param, int value)
+{
+	struct saved_param *saved = kunit_kzalloc(test, sizeof(*saved),
+						  GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, saved);
+	saved->param = param;
+	saved->value = READ_ONCE(*param);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, restore_param, saved));
+	WRITE_ONCE(*param, value);
+}
+
 /*
  * Tests unmap what they map: the mm kunit_vm_mmap() attaches goes with
  * the test's thread, possibly once the next test has begun, and would
@@ -1438,6 +1464,107 @@ static void huge_mapping_test(struct kunit *test)
 #endif
 }
 
+#if defined(CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP) && IS_ENABLED(CONFIG_HUGETLBFS)
+/*
+ * Every 2 MiB of @nr_pages pages from @addr is mapped at @level and shows
+ * the frame @pfn plus its offset; a byte written through the mapping
+ * reaches the folio.
+ */
+static void expect_block_mapping(struct kunit *test, unsigned long addr,
+				 unsigned long pfn, unsigned long nr_pages,
+				 enum map_level level)
+{
+	unsigned long i, got_pfn, wrong = 0;
+
+	for (i = 0; i < nr_pages; i += HUGE_PAGES) {
+		u8 byte = i / HUGE_PAGES, *kaddr;
+
+		got_pfn = 0;
+		if (mapping_at(addr + i * PAGE_SIZE, &got_pfn) != level ||
+		    got_pfn != pfn + i) {
+			if (!wrong++)
+				kunit_err(test, "page %lu: pfn %#lx, want %#lx at level %d\n",
+					  i, got_pfn, pfn + i, level);
+			continue;
+		}
+		KUNIT_ASSERT_EQ(test, 0,
+				put_user(byte, (u8 __user *)addr +
+					 i * PAGE_SIZE));
+		kaddr = kmap_local_pfn(pfn + i);
+		wrong += *kaddr != byte;
+		kunmap_local(kaddr);
+	}
+	KUNIT_EXPECT_EQ(test, wrong, 0);
+}
+#endif
+
+/*
+ * A buffer of one 1 GiB hugetlb folio, where the CPU has 1 GiB leaves:
+ * mapped at a 1 GiB boundary, one fault maps it with a single PUD leaf;
+ * at a 2 MiB boundary, with PMD leaves. Neither takes a reference.
+ */
+static void pud_mapping_test(struct kunit *test)
+{
+#if defined(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) && IS_ENABLED(CONFIG_HUGETLBFS)
+	struct udmabuf_create_item item;
+	struct test_memfd *memfd;
+	unsigned long area, addr, pfn;
+	struct dma_buf *dmabuf;
+	struct folio *folio;
+	struct file *file;
+	int pins;
+
+	if (!arch_vmap_pud_supported(PAGE_KERNEL))
+		kunit_skip(test, "this CPU has no 1 GiB leaves");
+	file = hugetlb_file_setup("udmabuf-kunit-1g", SZ_1G, VM_NORESERVE,
+				  HUGETLB_ANONHUGE_INODE, PUD_SHIFT);
+	if (IS_ERR(file))
+		kunit_skip(test, "no 1 GiB hugetlb file: %ld", PTR_ERR(file));
+	memfd = install_memfd(test, file, SZ_1G >> PAGE_SHIFT);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd);
+	HUGETLBFS_I(file_inode(file))->seals = F_SEAL_SHRINK;
+	item = item_of(memfd, 0, memfd->nr_pages);
+	set_param(test, &udmabuf_size_limit_mb, SZ_1G / SZ_1M);
+	dmabuf = udmabuf_create_dmabuf(&item, 1);
+	if (IS_ERR(dmabuf))
+		kunit_skip(test, "no free 1 GiB page: %ld", PTR_ERR(dmabuf));
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, dma_buf_put_action,
+						  dmabuf));
+	folio = filemap_get_folio(file->f_mapping, 0);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, folio);
+	pfn = folio_pfn(folio);
+	pins = folio_pins(folio);
+
+	area = kunit_vm_mmap(test, NULL, 0, 2UL * SZ_1G, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(area));
+
+	addr = kunit_vm_mmap(test, dmabuf->file, ALIGN(area, SZ_1G), SZ_1G,
+			     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, 0);
+	KUNIT_ASSERT_EQ(test, addr, ALIGN(area, SZ_1G));
+	expect_user_bytes(test, addr + SZ_1G / 2, folio_address(folio) +
+			  SZ_1G / 2, 1, 1);
+	expect_block_mapping(test, addr, pfn, SZ_1G >> PAGE_SHIFT, MAPPED_PUD);
+	vm_munmap(addr, SZ_1G);
+
+	/* 2 MiB-aligned only: the folio's last 1 GiB - 2 MiB, by PMDs. */
+	addr = kunit_vm_mmap(test, dmabuf->file, ALIGN(area, SZ_1G) + SZ_2M,
+			     SZ_1G - SZ_2M, PROT_READ | PROT_WRITE,
+			     MAP_SHARED | MAP_FIXED, SZ_2M);
+	KUNIT_ASSERT_EQ(test, addr, ALIGN(area, SZ_1G) + SZ_2M);
+	expect_user_bytes(test, addr, folio_address(folio) + SZ_2M, 1, 1);
+	expect_block_mapping(test, addr, pfn + HUGE_PAGES,
+			     (SZ_1G - SZ_2M) >> PAGE_SHIFT, MAPPED_PMD);
+	vm_munmap(area, 2UL * SZ_1G);
+
+	KUNIT_EXPECT_EQ(test, folio_pins(folio), pins);
+	folio_put(folio);
+#else
+	kunit_skip(test, "no 1 GiB PFN mappings or no hugetlbfs");
+#endif
+}
+
 /*
  * CPU access brackets: end without begin is refused; begin maps the
  * buffer for the misc device once, or fails cleanly where there is no
@@ -2039,32 +2166,6 @@ static void ioctl_list_count_refused_test(struct kunit *test)
 	KUNIT_ASSERT_GE(test, fd, 0);
 	close_now(fd);
 	expect_unpinned(test, memfd, before);
-}
-
-struct saved_param {
-	int *param;
-	int value;
-};
-
-static void restore_param(void *ctx)
-{
-	struct saved_param *saved = ctx;
-
-	WRITE_ONCE(*saved->param, saved->value);
-}
-
-/* Set a module parameter for the rest of the test. */
-static void set_param(struct kunit *test, int *param, int value)
-{
-	struct saved_param *saved = kunit_kzalloc(test, sizeof(*saved),
-						  GFP_KERNEL);
-
-	KUNIT_ASSERT_NOT_NULL(test, saved);
-	saved->param = param;
-	saved->value = READ_ONCE(*param);
-	KUNIT_ASSERT_EQ(test, 0,
-			kunit_add_action_or_reset(test, restore_param, saved));
-	WRITE_ONCE(*param, value);
 }
 
 /*
@@ -2717,6 +2818,7 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(hugetlb_items_inside_huge_folios_test),
 	KUNIT_CASE(hugetlb_unpopulated_memfd_test),
 	KUNIT_CASE_PARAM(huge_mapping_test, huge_backing_gen_params),
+	KUNIT_CASE_SLOW(pud_mapping_test),
 	KUNIT_CASE(cpu_access_test),
 	KUNIT_CASE(map_respects_device_segments_test),
 	KUNIT_CASE(cpu_access_and_importers_test),
