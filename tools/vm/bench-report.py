@@ -17,7 +17,7 @@ import sys
 from collections import defaultdict
 
 FIELDS = ["create_us", "touch_us", "faults", "release_us", "memfree_kb",
-          "slab_kb", "vmalloc_kb"]
+          "slab_kb", "vmalloc_kb", "first_us", "pte_kb"]
 
 
 def read(paths):
@@ -63,8 +63,11 @@ def main(out, *specs):
                                   str(r["items"]), str(r["rep"])] +
                                  [fmt(r[k]) for k in FIELDS]) + "\n")
     ours, stock = group(runs.get("ours", [])), group(runs.get("stock", []))
-    metrics = [("create_us", "create (us)"), ("touch_us", "mmap+touch (us)"),
+    metrics = [("create_us", "create (us)"),
+               ("first_us", "mmap+first byte (us)"),
+               ("touch_us", "mmap+touch (us)"),
                ("faults", "faults"), ("release_us", "release (us)"),
+               ("pte_kb", "page tables of the mapping (KiB)"),
                ("memfree_kb", "MemFree drop at create (KiB)")]
     for backing in sorted({k[0] for k in list(ours) + list(stock)}):
         print(f"\n### {backing}\n")

@@ -2,11 +2,17 @@
 /*
  * make bench's measuring program, run inside the VM once per driver.
  * For each backing, size and shape it times UDMABUF_CREATE(_LIST), mmap
- * plus a touch of every page (and counts the faults), and close; it reads
+ * plus a read of one byte in the middle (the first byte), mmap plus a touch
+ * of every page (and counts the faults), and close; it reads
  * MemFree/Slab/VmallocUsed around the create as a cross-check of the
- * driver's memory. One CSV line per repetition:
+ * driver's memory, and VmPTE around the touch for the page tables the
+ * mapping costs. One CSV line per repetition:
  *   BENCH,backing,size_mb,shape,rep,create_us,touch_us,faults,release_us,
- *        memfree_kb,slab_kb,vmalloc_kb
+ *        memfree_kb,slab_kb,vmalloc_kb,first_us,pte_kb
+ * Buffers are mapped one page past a 2 MiB boundary, where no huge entry
+ * fits (a plain mmap() lands anywhere), except for the backings named
+ * -aligned: those are mapped at a 2 MiB boundary, as a caller that wants
+ * PMD mappings does.
  * Besides even splits of one memfd into 1 or 256 items, two lists of 1,024
  * one-page items over a 4 KiB shmem memfd: every item on the same page
  * (backing shmem-4k-same-page) and QEMU's shape, pages scattered over a
@@ -24,7 +30,52 @@ struct backing_kind {
 	const char *thp;
 	enum layout layout;
 	size_t memfd_mb;	/* 0: as large as the buffer */
+	bool aligned;		/* mapped at a 2 MiB boundary */
 };
+
+/* VmPTE of this process: page-table memory, in KiB. */
+static long page_table_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	long kb = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPTE: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* An address @skew bytes past a 2 MiB boundary with @size bytes free. */
+static uint8_t *place_for(size_t size, size_t skew)
+{
+	uint8_t *area = mmap(NULL, size + SZ_2M, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (area == MAP_FAILED)
+		return NULL;
+	munmap(area, size + SZ_2M);
+	return (uint8_t *)(((uintptr_t)area + SZ_2M - 1) & ~(SZ_2M - 1)) +
+	       skew;
+}
+
+/* Map @fd's @size bytes at @skew past a 2 MiB boundary, read only. */
+static uint8_t *map_buffer(int fd, size_t size, size_t skew)
+{
+	uint8_t *at = place_for(size, skew), *buf;
+
+	if (!at)
+		return MAP_FAILED;
+	buf = mmap(at, size, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, fd,
+		   0);
+	if (buf != MAP_FAILED && buf != at) {
+		munmap(buf, size);
+		return MAP_FAILED;
+	}
+	return buf;
+}
 
 static int run(int dev, const struct backing_kind *b, size_t size_mb,
 	       unsigned int items, int reps)
@@ -74,8 +125,9 @@ static int run(int dev, const struct backing_kind *b, size_t size_mb,
 	for (int rep = 0; rep < reps; rep++) {
 		long free0 = meminfo_kb("MemFree"), slab0 = meminfo_kb("Slab");
 		long vm0 = meminfo_kb("VmallocUsed"), faults;
-		double t0, create_us, touch_us, release_us;
-		long free1, slab1, vm1;
+		double t0, create_us, first_us, touch_us, release_us;
+		long free1, slab1, vm1, pte0, pte_kb;
+		size_t skew;
 		uint8_t *buf;
 		int fd;
 
@@ -93,22 +145,38 @@ static int run(int dev, const struct backing_kind *b, size_t size_mb,
 		slab1 = meminfo_kb("Slab");
 		vm1 = meminfo_kb("VmallocUsed");
 
+		skew = b->aligned ? 0 : SZ_4K;
 		t0 = now_us();
-		buf = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+		buf = map_buffer(fd, size, skew);
+		if (buf == MAP_FAILED) {
+			printf("BENCH-FAIL,%s,%zu,%u,mmap\n", b->name, size_mb,
+			       items);
+			close(fd);
+			ret = 1;
+			break;
+		}
+		(void)__atomic_load_n(buf + size / 2, __ATOMIC_RELAXED);
+		first_us = now_us() - t0;
+		munmap(buf, size);
+
+		pte0 = page_table_kb();
+		t0 = now_us();
+		buf = map_buffer(fd, size, skew);
 		faults = minor_faults();
 		touch_pages(buf, size);
 		faults = minor_faults() - faults;
 		touch_us = now_us() - t0;
+		pte_kb = page_table_kb() - pte0;
 		munmap(buf, size);
 
 		t0 = now_us();
 		close(fd);
 		release_us = now_us() - t0;
 
-		printf("BENCH,%s,%zu,%u,%d,%.0f,%.0f,%ld,%.0f,%ld,%ld,%ld\n",
+		printf("BENCH,%s,%zu,%u,%d,%.0f,%.0f,%ld,%.0f,%ld,%ld,%ld,%.0f,%ld\n",
 		       b->name, size_mb, items, rep, create_us, touch_us,
 		       faults, release_us, free0 - free1, slab1 - slab0,
-		       vm1 - vm0);
+		       vm1 - vm0, first_us, pte_kb);
 		fflush(stdout);
 	}
 	close(memfd);
@@ -119,19 +187,23 @@ static int run(int dev, const struct backing_kind *b, size_t size_mb,
 int main(int argc, char **argv)
 {
 	const struct backing_kind kinds[] = {
-		{ "shmem-4k", 0, "never", EVEN, 0 },
-		{ "shmem-thp", 0, "always", EVEN, 0 },
-		{ "hugetlb-2m", MFD_HUGETLB, NULL, EVEN, 0 },
+		{ "shmem-4k", 0, "never", EVEN, 0, false },
+		{ "shmem-thp", 0, "always", EVEN, 0, false },
+		{ "hugetlb-2m", MFD_HUGETLB, NULL, EVEN, 0, false },
+	};
+	const struct backing_kind aligned[] = {
+		{ "shmem-thp-aligned", 0, "always", EVEN, 0, true },
+		{ "hugetlb-2m-aligned", MFD_HUGETLB, NULL, EVEN, 0, true },
 	};
 	const struct backing_kind lists[] = {
-		{ "shmem-4k-same-page", 0, "never", SAME_PAGE, 4 },
-		{ "shmem-4k-scattered", 0, "never", SCATTERED, 64 },
+		{ "shmem-4k-same-page", 0, "never", SAME_PAGE, 4, false },
+		{ "shmem-4k-scattered", 0, "never", SCATTERED, 64, false },
 	};
 	const size_t sizes[] = { 4, 64, 256, 1024 };
 	const char *reps_env = getenv("bench_reps");
 	const char *max_env = getenv("bench_max_mb");
 	int reps = argc > 1 ? atoi(argv[1]) : reps_env ? atoi(reps_env) : 5;
-	size_t max_mb = argc > 2 ? atol(argv[2]) :
+	size_t max_mb = argc > 2 ? (size_t)atol(argv[2]) :
 			max_env ? (size_t)atol(max_env) : 1024;
 	int dev = open("/dev/udmabuf", O_RDWR), ret = 0;
 
@@ -146,6 +218,10 @@ int main(int argc, char **argv)
 			ret |= run(dev, &kinds[k], sizes[s], 1, reps);
 			ret |= run(dev, &kinds[k], sizes[s], 256, reps);
 		}
+	for (size_t k = 0; k < sizeof(aligned) / sizeof(aligned[0]); k++)
+		for (size_t s = 1; s < sizeof(sizes) / sizeof(sizes[0]); s++)
+			if (sizes[s] <= max_mb)
+				ret |= run(dev, &aligned[k], sizes[s], 1, reps);
 	for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++)
 		ret |= run(dev, &lists[k], 4, 1024, reps);
 	shmem_thp("never");
