@@ -469,17 +469,20 @@ static uint8_t *map_at_skew(int fd, size_t size, size_t skew, void **area,
  * with PMD leaves, which need no page of PTEs, while the same buffer one
  * page off the alignment needs one per 2 MiB, and so does an aligned one
  * in a process that refuses huge entries (PR_SET_THP_DISABLE). All read and write
- * right; an mprotect() that splits a leaf, and a munmap() of half of one,
- * leave the rest reading right.
+ * right; fork() and mremap() keep the leaves working; an mprotect() that
+ * splits a leaf, and a munmap() of half of one, leave the rest reading
+ * right.
  */
 TEST_F(udmabuf, hugetlb_huge_mapping)
 {
 	const size_t size = 4 * SZ_2M;
 	int memfd = patterned_memfd(size, MFD_HUGETLB, 17), fd;
+	size_t area_size, moved_size;
+	void *area, *moved_area;
+	uint8_t *p, *moved, back;
 	long faults, pte_kb[3];
-	size_t area_size;
-	uint8_t *p, back;
-	void *area;
+	int status;
+	pid_t pid;
 
 	if (memfd < 0)
 		SKIP(return, "no hugetlb memfd: %s", strerror(-memfd));
@@ -513,10 +516,30 @@ TEST_F(udmabuf, hugetlb_huge_mapping)
 	EXPECT_LE(pte_kb[0] + 16, pte_kb[1]);
 	EXPECT_LE(pte_kb[0] + 16, pte_kb[2]);
 
-	/* Split leaves after the first fault: both sides still read right. */
+	/*
+	 * Leaves after the first fault: a fork()ed child reads them, and
+	 * mremap() moves them to another aligned address.
+	 */
 	p = map_at_skew(fd, size, 0, &area, &area_size);
 	ASSERT_NE(MAP_FAILED, p);
 	touch_pages(p, size);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(pattern_check(p, 17, 0, size) == size ? 0 : 1);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	moved = map_at_skew(fd, size, 0, &moved_area, &moved_size);
+	ASSERT_NE(MAP_FAILED, moved);
+	ASSERT_EQ(moved, mremap(p, size, size, MREMAP_MAYMOVE | MREMAP_FIXED,
+				moved));
+	munmap(area, area_size);
+	EXPECT_EQ(size, pattern_check(moved, 17, 0, size));
+
+	/* Split leaves: both sides still read right. */
+	p = moved;
+	area = moved_area;
+	area_size = moved_size;
 	ASSERT_EQ(0, mprotect(p + SZ_2M + 5 * PAGE, PAGE, PROT_READ));
 	ASSERT_EQ(0, munmap(p + 3 * SZ_2M, SZ_2M / 2));
 	EXPECT_EQ(3 * SZ_2M, pattern_check(p, 17, 0, 3 * SZ_2M));
