@@ -310,6 +310,33 @@ static void runs_of_sub_range_test(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
 }
 
+/*
+ * Peek and skip walk the pages of a range one at a time or in pieces
+ * across slice and run boundaries, with the frames the runs give.
+ */
+static void runs_peek_and_skip_test(struct kunit *test)
+{
+	struct folio *folios[] = { test_folio(test, 2), test_folio(test, 0),
+				   test_folio(test, 2) };
+	struct udmabuf_slices *slices = test_slices(test, 3);
+	struct udmabuf_pfn_run run;
+	unsigned long pfn;
+	pgoff_t len, page = 1;
+
+	KUNIT_ASSERT_EQ(test, append(slices, folios, 3, 0, 9), 3);
+	udmabuf_pfn_run_start(&run, slices, 1, 8, 0);
+	while (udmabuf_pfn_run_peek(&run, &pfn, &len)) {
+		pgoff_t step = page % 2 ? 1 : len;
+
+		KUNIT_EXPECT_GE(test, len, 1);
+		KUNIT_EXPECT_EQ_MSG(test, pfn, page_pfn(slices, page),
+				    "page %lu", page);
+		udmabuf_pfn_run_skip(&run, step);
+		page += step;
+	}
+	KUNIT_EXPECT_EQ(test, page, 9);
+}
+
 /* One udmabuf_map_order() question and its answer. */
 struct map_order_case {
 	const char *name;
@@ -1168,6 +1195,7 @@ static struct kunit_case udmabuf_slices_cases[] = {
 	KUNIT_CASE(find_every_page_test),
 	KUNIT_CASE(runs_split_and_cap_test),
 	KUNIT_CASE(runs_of_sub_range_test),
+	KUNIT_CASE(runs_peek_and_skip_test),
 	KUNIT_CASE_PARAM(map_order_test, map_order_gen_params),
 	KUNIT_CASE(sgt_one_entry_per_run_test),
 	KUNIT_CASE(sgt_respects_boundary_test),

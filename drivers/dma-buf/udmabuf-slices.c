@@ -432,6 +432,7 @@ void udmabuf_pfn_run_start(struct udmabuf_pfn_run *run,
 	run->page = first;
 	run->end = first + count;
 	run->max_pages = max_pages ?: ULONG_MAX;
+	run->left = 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_pfn_run_start);
 
@@ -482,6 +483,31 @@ bool udmabuf_pfn_run_next(struct udmabuf_pfn_run *run, unsigned long *pfn,
 	return true;
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_pfn_run_next);
+
+/**
+ * udmabuf_pfn_run_peek - the next frame, page by page across runs
+ * @run: a cursor from udmabuf_pfn_run_start()
+ * @pfn: set to the frame of the next page
+ * @nr_pages: set to how many pages from there on are contiguous
+ *
+ * For walks that take a page or a block at a time and step on with
+ * udmabuf_pfn_run_skip(): the current run is kept in the cursor and the
+ * next one read when it is used up. Do not mix with udmabuf_pfn_run_next()
+ * on the same cursor.
+ *
+ * Return: true with a frame, false once the range is walked.
+ */
+bool udmabuf_pfn_run_peek(struct udmabuf_pfn_run *run, unsigned long *pfn,
+			  pgoff_t *nr_pages)
+{
+	if (!run->left &&
+	    !udmabuf_pfn_run_next(run, &run->pfn, &run->left))
+		return false;
+	*pfn = run->pfn;
+	*nr_pages = run->left;
+	return true;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_pfn_run_peek);
 
 /**
  * udmabuf_map_order - the largest block one page-table entry can map next

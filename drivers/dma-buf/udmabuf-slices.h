@@ -97,6 +97,8 @@ struct udmabuf_slices {
  * @page: next buffer page to visit
  * @end: one past the last buffer page to visit
  * @max_pages: longest run handed out, in pages
+ * @pfn: for udmabuf_pfn_run_peek(): the next frame of the current run
+ * @left: for udmabuf_pfn_run_peek(): pages left in the current run
  */
 struct udmabuf_pfn_run {
 	const struct udmabuf_slices *slices;
@@ -104,6 +106,8 @@ struct udmabuf_pfn_run {
 	pgoff_t page;
 	pgoff_t end;
 	pgoff_t max_pages;
+	unsigned long pfn;
+	pgoff_t left;
 };
 
 /**
@@ -143,6 +147,21 @@ void udmabuf_pfn_run_start(struct udmabuf_pfn_run *run,
 			   pgoff_t first, pgoff_t count, pgoff_t max_pages);
 bool udmabuf_pfn_run_next(struct udmabuf_pfn_run *run, unsigned long *pfn,
 			  pgoff_t *nr_pages);
+bool udmabuf_pfn_run_peek(struct udmabuf_pfn_run *run, unsigned long *pfn,
+			  pgoff_t *nr_pages);
+
+/**
+ * udmabuf_pfn_run_skip - step over pages of the current run
+ * @run: a cursor that udmabuf_pfn_run_peek() has just read
+ * @nr_pages: pages to step over, at most the run's length it gave
+ */
+static inline void udmabuf_pfn_run_skip(struct udmabuf_pfn_run *run,
+					pgoff_t nr_pages)
+{
+	run->pfn += nr_pages;
+	run->left -= nr_pages;
+}
+
 unsigned int udmabuf_map_order(unsigned long addr, unsigned long pfn,
 			       pgoff_t nr_pages, unsigned long orders);
 
