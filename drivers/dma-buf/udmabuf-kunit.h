@@ -19,6 +19,7 @@ struct folio;
 struct sg_table;
 struct udmabuf;
 struct udmabuf_create_item;
+struct udmabuf_pfn_run;
 
 extern int udmabuf_list_limit;
 extern int udmabuf_size_limit_mb;
@@ -26,8 +27,8 @@ extern int udmabuf_size_limit_mb;
 long udmabuf_pin_folios(struct file *memfd, loff_t start, loff_t end,
 			struct folio **folios, unsigned int max_folios,
 			pgoff_t *offset);
-vm_fault_t udmabuf_insert_pfn(struct vm_area_struct *vma, unsigned long addr,
-			      unsigned long pfn, unsigned int order);
+int udmabuf_insert_ptes(struct vm_area_struct *vma, unsigned long addr,
+			unsigned long nr_pages, struct udmabuf_pfn_run *frames);
 int udmabuf_dma_map(struct device *dev, struct sg_table *sgt,
 		    enum dma_data_direction dir, unsigned long attrs);
 struct dma_buf *udmabuf_export(struct udmabuf *ubuf);

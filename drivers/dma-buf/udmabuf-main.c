@@ -283,74 +283,114 @@ static vm_fault_t udmabuf_insert_huge(struct vm_area_struct *vma,
 
 #endif /* CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP */
 
-/**
- * udmabuf_insert_pfn - map one page or one huge block of a buffer
- * @vma: the VMA
- * @addr: the address of the page, aligned to the block for a huge one
- * @pfn: the frame to map there, aligned the same way
- * @order: 0 for a page, PMD_ORDER or PUD_ORDER for a block
- *
- * vmf_insert_pfn() for a page, a PMD or PUD leaf for a block. Behind a
- * KUnit static stub so that tests can make the insertion at a chosen
- * address fail.
+/*
+ * Map one page (@order 0) with vmf_insert_pfn(), or one huge block with a
+ * PMD or PUD leaf; @addr and @pfn are aligned to the block.
  *
  * Return: VM_FAULT_NOPAGE; VM_FAULT_FALLBACK when a huge block's entry
  * already holds a table (map that stretch page by page); or the VM_FAULT_*
  * error.
  */
-VISIBLE_IF_KUNIT vm_fault_t udmabuf_insert_pfn(struct vm_area_struct *vma,
-					       unsigned long addr,
-					       unsigned long pfn,
-					       unsigned int order)
+static vm_fault_t udmabuf_insert_pfn(struct vm_area_struct *vma,
+				     unsigned long addr, unsigned long pfn,
+				     unsigned int order)
 {
-	KUNIT_STATIC_STUB_REDIRECT(udmabuf_insert_pfn, vma, addr, pfn, order);
 #ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
 	if (order)
 		return udmabuf_insert_huge(vma, addr, pfn, order);
 #endif
 	return vmf_insert_pfn(vma, addr, pfn);
 }
-EXPORT_SYMBOL_IF_KUNIT(udmabuf_insert_pfn);
+
+/* What udmabuf_set_pte() needs: the VMA, and where its frames come from. */
+struct udmabuf_pte_fill {
+	struct vm_area_struct *vma;
+	struct udmabuf_pfn_run *frames;
+};
 
 /*
- * Map single pages from @addr up to the end of the run or the next PMD
- * boundary, whichever comes first.
- *
- * Return: the pages mapped, or 0 if one could not be.
+ * One PTE of a stretch, under its page table's lock: what vmf_insert_pfn()
+ * would write (a special entry with the VMA's protection, the frames being
+ * ordinary write-back RAM), and nothing where an entry is already. The
+ * frame is the cursor's next, whichever run it comes from.
  */
-static pgoff_t udmabuf_map_pages(struct vm_area_struct *vma,
-				 unsigned long addr, unsigned long pfn,
-				 pgoff_t nr_pages)
+static int udmabuf_set_pte(pte_t *pte, unsigned long addr, void *data)
 {
-	pgoff_t i, count;
+	struct udmabuf_pte_fill *fill = data;
+	struct udmabuf_pfn_run *frames = fill->frames;
+	unsigned long pfn;
+	pgoff_t len;
 
-	count = min_t(pgoff_t, nr_pages,
-		      (ALIGN(addr + 1, PMD_SIZE) - addr) >> PAGE_SHIFT);
-	for (i = 0; i < count; i++)
-		if (udmabuf_insert_pfn(vma, addr + i * PAGE_SIZE, pfn + i, 0) !=
-		    VM_FAULT_NOPAGE)
-			return 0;
-	return count;
+	/* Called for every page: read the next run only when one ends. */
+	if (!frames->left && !udmabuf_pfn_run_peek(frames, &pfn, &len))
+		return -EFAULT;
+	pfn = frames->pfn;
+	udmabuf_pfn_run_skip(frames, 1);
+	if (pte_none(ptep_get(pte))) {
+		set_pte_at(fill->vma->vm_mm, addr, pte,
+			   pte_mkspecial(pfn_pte(pfn, fill->vma->vm_page_prot)));
+		update_mmu_cache(fill->vma, addr, pte);
+	}
+	return 0;
+}
+
+/**
+ * udmabuf_insert_ptes - map a stretch of pages with PTEs
+ * @vma: the VMA
+ * @addr: the address of the first page
+ * @nr_pages: pages in the stretch, all inside one PMD's range
+ * @frames: the cursor that gives their frames, one page at a time
+ *
+ * One walk and one page-table lock for the stretch, where
+ * vmf_insert_pfn() would take them for every page, and the frames may
+ * come from any number of runs (a list of scattered pages). Behind a
+ * KUnit static stub so that tests can make a chosen address fail.
+ *
+ * Return: 0, or -ENOMEM when a page table cannot be allocated (the pages
+ * before it may be mapped).
+ */
+VISIBLE_IF_KUNIT int udmabuf_insert_ptes(struct vm_area_struct *vma,
+					 unsigned long addr,
+					 unsigned long nr_pages,
+					 struct udmabuf_pfn_run *frames)
+{
+	struct udmabuf_pte_fill fill = { .vma = vma, .frames = frames };
+
+	KUNIT_STATIC_STUB_REDIRECT(udmabuf_insert_ptes, vma, addr, nr_pages,
+				   frames);
+	return apply_to_page_range(vma->vm_mm, addr, nr_pages << PAGE_SHIFT,
+				   udmabuf_set_pte, &fill);
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_insert_ptes);
+
+/* Pages from @addr to the next PMD boundary or @end, whichever is first. */
+static pgoff_t udmabuf_pages_to_boundary(unsigned long addr,
+					 unsigned long end)
+{
+	return (min(ALIGN(addr + 1, PMD_SIZE), end) - addr) >> PAGE_SHIFT;
 }
 
 #ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
 /*
- * Map the block that starts at @addr: what is mapped already is skipped,
- * a 2 MiB- or 1 GiB-aligned stretch of contiguous, equally aligned frames
- * gets one leaf, the rest single pages up to the next PMD boundary.
+ * Map the block that starts at @addr, up to @end at most: a leaf already
+ * there is stepped over, a 2 MiB- or 1 GiB-aligned stretch of contiguous,
+ * equally aligned frames gets one leaf, the rest PTEs up to the next PMD
+ * boundary.
  *
- * Return: the pages done, or 0 if the first could not be mapped.
+ * Return: the pages done, or 0 if they could not be mapped.
  */
 static pgoff_t udmabuf_map_block(struct vm_area_struct *vma,
-				 unsigned long addr, unsigned long pfn,
-				 pgoff_t nr_pages, unsigned long orders)
+				 unsigned long addr, unsigned long end,
+				 struct udmabuf_pfn_run *frames,
+				 unsigned long orders)
 {
-	unsigned long leaf;
+	pgoff_t count = udmabuf_pages_to_boundary(addr, end), done, len;
+	unsigned long leaf, pfn;
 	unsigned int order;
 	vm_fault_t ret;
 
 	if (!IS_ALIGNED(addr, PMD_SIZE))
-		return udmabuf_map_pages(vma, addr, pfn, nr_pages);
+		goto ptes;
 
 	/*
 	 * A leaf from an earlier fault, when the VMA allowed huge entries
@@ -358,19 +398,29 @@ static pgoff_t udmabuf_map_block(struct vm_area_struct *vma,
 	 * block's memory as a page table. Skip it, whatever @orders says.
 	 */
 	leaf = udmabuf_leaf_size(vma->vm_mm, addr);
-	if (leaf)
-		return min_t(pgoff_t, nr_pages,
-			     (ALIGN(addr + 1, leaf) - addr) >> PAGE_SHIFT);
+	if (leaf) {
+		count = (min(ALIGN(addr + 1, leaf), end) - addr) >> PAGE_SHIFT;
+		for (done = 0; done < count; done += len) {
+			udmabuf_pfn_run_peek(frames, &pfn, &len);
+			len = min(len, count - done);
+			udmabuf_pfn_run_skip(frames, len);
+		}
+		return count;
+	}
 
-	while ((order = udmabuf_map_order(addr, pfn, nr_pages, orders))) {
+	udmabuf_pfn_run_peek(frames, &pfn, &len);
+	while ((order = udmabuf_map_order(addr, pfn, len, orders))) {
 		ret = udmabuf_insert_pfn(vma, addr, pfn, order);
-		if (ret == VM_FAULT_NOPAGE)
+		if (ret == VM_FAULT_NOPAGE) {
+			udmabuf_pfn_run_skip(frames, 1UL << order);
 			return 1UL << order;
+		}
 		if (ret != VM_FAULT_FALLBACK)
 			return 0;
 		orders &= BIT(order) - 1;
 	}
-	return udmabuf_map_pages(vma, addr, pfn, nr_pages);
+ptes:
+	return udmabuf_insert_ptes(vma, addr, count, frames) ? 0 : count;
 }
 #else
 static unsigned long udmabuf_huge_orders(struct vm_area_struct *vma)
@@ -379,44 +429,44 @@ static unsigned long udmabuf_huge_orders(struct vm_area_struct *vma)
 }
 
 static pgoff_t udmabuf_map_block(struct vm_area_struct *vma,
-				 unsigned long addr, unsigned long pfn,
-				 pgoff_t nr_pages, unsigned long orders)
+				 unsigned long addr, unsigned long end,
+				 struct udmabuf_pfn_run *frames,
+				 unsigned long orders)
 {
-	return udmabuf_map_pages(vma, addr, pfn, nr_pages);
+	pgoff_t count = udmabuf_pages_to_boundary(addr, end);
+
+	return udmabuf_insert_ptes(vma, addr, count, frames) ? 0 : count;
 }
 #endif /* CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP */
 
 /*
- * Map the whole VMA, as far as it goes, with huge leaves where the frames
- * allow. A resched point and a fatal-signal check come at each PMD
- * boundary, so a contiguous run of gigabytes does not hold the CPU and a
- * scattered list of single pages does not pay for one per page. A block
- * that cannot be mapped ends the walk: it and those after it are left for
- * later faults.
+ * Map the whole VMA, as far as it goes, a PMD's range at a time: with a
+ * huge leaf where the frames allow, else with PTEs from one walk. A
+ * resched point and a fatal-signal check come at each PMD boundary, so a
+ * buffer of gigabytes does not hold the CPU, however its runs are cut. A
+ * stretch that cannot be mapped ends the walk: it and those after it are
+ * left for later faults.
  */
 static void udmabuf_prefault(struct vm_area_struct *vma,
 			     const struct udmabuf_slices *slices)
 {
 	unsigned long orders = udmabuf_huge_orders(vma);
 	unsigned long addr = vma->vm_start;
-	struct udmabuf_pfn_run run;
-	unsigned long pfn;
-	pgoff_t len, done;
+	struct udmabuf_pfn_run frames;
+	pgoff_t done;
 
-	udmabuf_pfn_run_start(&run, slices, vma->vm_pgoff, vma_pages(vma), 0);
-	while (udmabuf_pfn_run_next(&run, &pfn, &len)) {
-		while (len) {
-			done = udmabuf_map_block(vma, addr, pfn, len, orders);
-			if (!done)
+	udmabuf_pfn_run_start(&frames, slices, vma->vm_pgoff, vma_pages(vma),
+			      0);
+	while (addr < vma->vm_end) {
+		done = udmabuf_map_block(vma, addr, vma->vm_end, &frames,
+					 orders);
+		if (!done)
+			return;
+		addr += done << PAGE_SHIFT;
+		if (IS_ALIGNED(addr, PMD_SIZE)) {
+			if (fatal_signal_pending(current))
 				return;
-			addr += done << PAGE_SHIFT;
-			pfn += done;
-			len -= done;
-			if (IS_ALIGNED(addr, PMD_SIZE)) {
-				if (fatal_signal_pending(current))
-					return;
-				cond_resched();
-			}
+			cond_resched();
 		}
 	}
 }

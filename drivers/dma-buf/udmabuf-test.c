@@ -690,16 +690,24 @@ static int call_fault(unsigned long addr)
 
 static unsigned long insert_fail_addr;
 
-/* Blocks fall back to pages, which map as the driver would map them. */
-static vm_fault_t insert_fails_at_addr(struct vm_area_struct *vma,
-				       unsigned long addr, unsigned long pfn,
-				       unsigned int order)
+/* Pages map one by one, up to the one that fails. */
+static int insert_ptes_fail_at_addr(struct vm_area_struct *vma,
+				    unsigned long addr, unsigned long nr_pages,
+				    struct udmabuf_pfn_run *frames)
 {
-	if (order)
-		return VM_FAULT_FALLBACK;
-	if (addr == insert_fail_addr)
-		return VM_FAULT_OOM;
-	return vmf_insert_pfn(vma, addr, pfn);
+	unsigned long i, pfn;
+	pgoff_t len;
+
+	for (i = 0; i < nr_pages; i++) {
+		if (addr + i * PAGE_SIZE == insert_fail_addr ||
+		    !udmabuf_pfn_run_peek(frames, &pfn, &len))
+			return -ENOMEM;
+		udmabuf_pfn_run_skip(frames, 1);
+		if (vmf_insert_pfn(vma, addr + i * PAGE_SIZE, pfn) !=
+		    VM_FAULT_NOPAGE)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 /*
@@ -717,10 +725,10 @@ static void fault_maps_faulting_page_first_test(struct kunit *test)
 	map_whole_memfd(test, 1024, &mb);
 	got = test_kvmalloc(test, mb.dmabuf->size);
 	insert_fail_addr = mb.addr;
-	kunit_activate_static_stub(test, udmabuf_insert_pfn,
-				   insert_fails_at_addr);
+	kunit_activate_static_stub(test, udmabuf_insert_ptes,
+				   insert_ptes_fail_at_addr);
 	KUNIT_EXPECT_EQ(test, 0, call_fault(mb.addr + 700 * PAGE_SIZE));
-	kunit_deactivate_static_stub(test, udmabuf_insert_pfn);
+	kunit_deactivate_static_stub(test, udmabuf_insert_ptes);
 
 	/* Page 700 needs no fault; page 0 and the rest one more. */
 	faults = current->min_flt + current->maj_flt;
@@ -732,6 +740,43 @@ static void fault_maps_faulting_page_first_test(struct kunit *test)
 						mb.dmabuf->size));
 	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
 	expect_same_bytes(test, got, mb.expected, mb.dmabuf->size);
+	vm_munmap(mb.addr, mb.dmabuf->size);
+}
+
+/*
+ * A stretch longer than its cursor's frames (which the fault path never
+ * asks for) maps what the frames cover and stops with -EFAULT: no page is
+ * ever mapped without a frame of the buffer.
+ */
+static void insert_ptes_past_frames_test(struct kunit *test)
+{
+	struct mm_struct *mm;
+	struct udmabuf_pfn_run frames;
+	struct vm_area_struct *vma;
+	struct mapped_buffer mb;
+	struct udmabuf *ubuf;
+	unsigned long faults;
+	int err;
+	u8 *got;
+
+	got = kunit_kmalloc(test, 2 * PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, got);
+	map_whole_memfd(test, 4, &mb);
+	ubuf = mb.dmabuf->priv;
+	mm = current->mm;
+
+	udmabuf_pfn_run_start(&frames, &ubuf->slices, 0, 2, 0);
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, mb.addr);
+	err = vma ? udmabuf_insert_ptes(vma, mb.addr, 4, &frames) : -ENOENT;
+	mmap_read_unlock(mm);
+	KUNIT_EXPECT_EQ(test, err, -EFAULT);
+
+	faults = current->min_flt + current->maj_flt;
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr,
+						2 * PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt, faults);
+	expect_same_bytes(test, got, mb.expected, 2 * PAGE_SIZE);
 	vm_munmap(mb.addr, mb.dmabuf->size);
 }
 
@@ -2812,6 +2857,7 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(mmap_private_refused_test),
 	KUNIT_CASE(fault_maps_faulting_page_first_test),
 	KUNIT_CASE(fault_past_buffer_end_test),
+	KUNIT_CASE(insert_ptes_past_frames_test),
 	KUNIT_CASE(fatal_signal_stops_pin_and_prefault_test),
 	KUNIT_CASE(map_attachment_test),
 	KUNIT_CASE(thp_items_inside_huge_folios_test),
