@@ -209,98 +209,107 @@ static unsigned long udmabuf_huge_orders(struct vm_area_struct *vma)
 					TVA_IN_PF | TVA_ENFORCE_SYSFS, orders);
 }
 
-/*
- * How much of a leaf entry covers @addr, a PMD-aligned address: PUD_SIZE
- * or PMD_SIZE when a huge block is mapped there already, else 0. Page
- * tables are not freed under the mmap or VMA lock the caller holds.
- */
-static unsigned long udmabuf_leaf_size(struct mm_struct *mm,
-				       unsigned long addr)
+/* Step @frames over @count pages, across runs. */
+static void udmabuf_skip_frames(struct udmabuf_pfn_run *frames,
+				pgoff_t count)
 {
-	pgd_t *pgd = pgd_offset(mm, addr);
-	p4d_t *p4d;
-	pud_t *pud, pud_entry;
+	unsigned long pfn;
+	pgoff_t len;
 
-	if (pgd_none(READ_ONCE(*pgd)))
-		return 0;
-	p4d = p4d_offset(pgd, addr);
-	if (p4d_none(READ_ONCE(*p4d)))
-		return 0;
-	pud = pud_offset(p4d, addr);
-	pud_entry = READ_ONCE(*pud);
-	if (pud_leaf(pud_entry))
-		return PUD_SIZE;
-	if (!pud_present(pud_entry))
-		return 0;
-	return pmd_leaf(pmdp_get_lockless(pmd_offset(pud, addr))) ? PMD_SIZE :
-								      0;
+	while (count && udmabuf_pfn_run_peek(frames, &pfn, &len)) {
+		len = min(len, count);
+		udmabuf_pfn_run_skip(frames, len);
+		count -= len;
+	}
 }
 
 /*
- * Map a huge block with a PUD or PMD leaf. The driver is built in, so it
- * allocates the upper tables as the fault path does; a PMD table or a PTE
- * table already in the block's place means its pages are mapped one by
- * one (FALLBACK), as they were before.
+ * Step over the leaf of @size that covers @addr, up to @end at most:
+ * an earlier fault mapped it, and pages inserted under it would walk the
+ * block's memory as a page table.
  */
-static vm_fault_t udmabuf_insert_huge(struct vm_area_struct *vma,
-				      unsigned long addr, unsigned long pfn,
-				      unsigned int order)
+static long udmabuf_skip_leaf(struct udmabuf_pfn_run *frames,
+			      unsigned long addr, unsigned long size,
+			      unsigned long end)
+{
+	pgoff_t count = (min(ALIGN(addr + 1, size), end) - addr) >> PAGE_SHIFT;
+
+	udmabuf_skip_frames(frames, count);
+	return count;
+}
+
+/*
+ * Put a leaf of @order for the frames from @pfn in the entry the walk
+ * found empty (@pud, or @pmd under it), and step @frames over its pages.
+ */
+static long udmabuf_put_leaf(struct vm_area_struct *vma, unsigned long addr,
+			     pud_t *pud, pmd_t *pmd, unsigned long pfn,
+			     unsigned int order, struct udmabuf_pfn_run *frames)
+{
+	struct vm_fault block = { .vma = vma, .address = addr, .pud = pud,
+				  .pmd = pmd };
+	pfn_t entry = __pfn_to_pfn_t(pfn, PFN_DEV);
+	vm_fault_t ret;
+
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+	if (order == PUD_ORDER)
+		ret = vmf_insert_pfn_pud(&block, entry, false);
+	else
+#endif
+		ret = vmf_insert_pfn_pmd(&block, entry, false);
+	if (ret != VM_FAULT_NOPAGE)
+		return -ENOMEM;
+	udmabuf_pfn_run_skip(frames, 1UL << order);
+	return 1UL << order;
+}
+
+/*
+ * At a PMD-aligned @addr of the prefault, one walk down to the PMD entry
+ * (allocating the upper tables as the fault path does; the driver is
+ * built in): a leaf already there is stepped over, whatever @orders says
+ * now; an empty PUD or PMD entry over a block of contiguous frames aligned
+ * as @addr is gets one leaf. A table in the way means PTEs, as before.
+ *
+ * Return: the pages done, 0 to map PTEs instead, or -ENOMEM.
+ */
+static long udmabuf_map_huge(struct vm_area_struct *vma, unsigned long addr,
+			     unsigned long end, struct udmabuf_pfn_run *frames,
+			     unsigned long orders)
 {
 	struct mm_struct *mm = vma->vm_mm;
-	pfn_t entry = __pfn_to_pfn_t(pfn, PFN_DEV);
-	pud_t *pud = NULL;
-	pmd_t *pmd;
+	pud_t *pud = NULL, pud_entry;
+	pmd_t *pmd, pmd_entry;
+	unsigned long pfn;
 	p4d_t *p4d;
+	pgoff_t len;
 
 	p4d = p4d_alloc(mm, pgd_offset(mm, addr), addr);
 	if (p4d)
 		pud = pud_alloc(mm, p4d, addr);
 	if (!pud)
-		return VM_FAULT_OOM;
-#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
-	if (order == PUD_ORDER) {
-		struct vm_fault vmf = { .vma = vma, .address = addr,
-					.pud = pud };
+		return -ENOMEM;
+	pud_entry = READ_ONCE(*pud);
+	if (pud_leaf(pud_entry))
+		return udmabuf_skip_leaf(frames, addr, PUD_SIZE, end);
+	udmabuf_pfn_run_peek(frames, &pfn, &len);
+	if (pud_none(pud_entry) &&
+	    udmabuf_map_order(addr, pfn, len, orders & BIT(PUD_ORDER)))
+		return udmabuf_put_leaf(vma, addr, pud, NULL, pfn, PUD_ORDER,
+					frames);
 
-		if (!pud_none(READ_ONCE(*pud)))
-			return VM_FAULT_FALLBACK;
-		return vmf_insert_pfn_pud(&vmf, entry, false);
-	}
-#endif
-	/* A PUD leaf over the block maps it already. */
-	if (pud_leaf(READ_ONCE(*pud)))
-		return VM_FAULT_NOPAGE;
 	pmd = pmd_alloc(mm, pud, addr);
 	if (!pmd)
-		return VM_FAULT_OOM;
-	if (!pmd_none(pmdp_get_lockless(pmd)))
-		return VM_FAULT_FALLBACK;
-	return vmf_insert_pfn_pmd(&(struct vm_fault){ .vma = vma,
-						      .address = addr,
-						      .pmd = pmd },
-				  entry, false);
+		return -ENOMEM;
+	pmd_entry = pmdp_get_lockless(pmd);
+	if (pmd_leaf(pmd_entry))
+		return udmabuf_skip_leaf(frames, addr, PMD_SIZE, end);
+	if (pmd_none(pmd_entry) &&
+	    udmabuf_map_order(addr, pfn, len, orders & BIT(PMD_ORDER)))
+		return udmabuf_put_leaf(vma, addr, pud, pmd, pfn, PMD_ORDER,
+					frames);
+	return 0;
 }
-
 #endif /* CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP */
-
-/*
- * Map one page (@order 0) with vmf_insert_pfn(), or one huge block with a
- * PMD or PUD leaf; @addr and @pfn are aligned to the block.
- *
- * Return: VM_FAULT_NOPAGE; VM_FAULT_FALLBACK when a huge block's entry
- * already holds a table (map that stretch page by page); or the VM_FAULT_*
- * error.
- */
-static vm_fault_t udmabuf_insert_pfn(struct vm_area_struct *vma,
-				     unsigned long addr, unsigned long pfn,
-				     unsigned int order)
-{
-#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
-	if (order)
-		return udmabuf_insert_huge(vma, addr, pfn, order);
-#endif
-	return vmf_insert_pfn(vma, addr, pfn);
-}
 
 /* What udmabuf_set_pte() needs: the VMA, and where its frames come from. */
 struct udmabuf_pte_fill {
@@ -372,10 +381,9 @@ static pgoff_t udmabuf_pages_to_boundary(unsigned long addr,
 
 #ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
 /*
- * Map the block that starts at @addr, up to @end at most: a leaf already
- * there is stepped over, a 2 MiB- or 1 GiB-aligned stretch of contiguous,
- * equally aligned frames gets one leaf, the rest PTEs up to the next PMD
- * boundary.
+ * Map the block that starts at @addr, up to @end at most: at a PMD
+ * boundary a huge leaf where the frames allow (or the leaf already
+ * there), else PTEs up to the next PMD boundary.
  *
  * Return: the pages done, or 0 if they could not be mapped.
  */
@@ -384,42 +392,14 @@ static pgoff_t udmabuf_map_block(struct vm_area_struct *vma,
 				 struct udmabuf_pfn_run *frames,
 				 unsigned long orders)
 {
-	pgoff_t count = udmabuf_pages_to_boundary(addr, end), done, len;
-	unsigned long leaf, pfn;
-	unsigned int order;
-	vm_fault_t ret;
+	pgoff_t count = udmabuf_pages_to_boundary(addr, end);
+	long done;
 
-	if (!IS_ALIGNED(addr, PMD_SIZE))
-		goto ptes;
-
-	/*
-	 * A leaf from an earlier fault, when the VMA allowed huge entries
-	 * (or before a split): inserting pages under it would walk the
-	 * block's memory as a page table. Skip it, whatever @orders says.
-	 */
-	leaf = udmabuf_leaf_size(vma->vm_mm, addr);
-	if (leaf) {
-		count = (min(ALIGN(addr + 1, leaf), end) - addr) >> PAGE_SHIFT;
-		for (done = 0; done < count; done += len) {
-			udmabuf_pfn_run_peek(frames, &pfn, &len);
-			len = min(len, count - done);
-			udmabuf_pfn_run_skip(frames, len);
-		}
-		return count;
+	if (IS_ALIGNED(addr, PMD_SIZE)) {
+		done = udmabuf_map_huge(vma, addr, end, frames, orders);
+		if (done)
+			return done < 0 ? 0 : done;
 	}
-
-	udmabuf_pfn_run_peek(frames, &pfn, &len);
-	while ((order = udmabuf_map_order(addr, pfn, len, orders))) {
-		ret = udmabuf_insert_pfn(vma, addr, pfn, order);
-		if (ret == VM_FAULT_NOPAGE) {
-			udmabuf_pfn_run_skip(frames, 1UL << order);
-			return 1UL << order;
-		}
-		if (ret != VM_FAULT_FALLBACK)
-			return 0;
-		orders &= BIT(order) - 1;
-	}
-ptes:
 	return udmabuf_insert_ptes(vma, addr, count, frames) ? 0 : count;
 }
 #else
@@ -501,7 +481,7 @@ static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 
 	udmabuf_pfn_run_start(&run, &ubuf->slices, vmf->pgoff, 1, 1);
 	udmabuf_pfn_run_next(&run, &pfn, &len);
-	ret = udmabuf_insert_pfn(vma, vmf->address, pfn, 0);
+	ret = vmf_insert_pfn(vma, vmf->address, pfn);
 	if (ret == VM_FAULT_NOPAGE)
 		udmabuf_prefault(vma, &ubuf->slices);
 	return ret;
@@ -543,7 +523,15 @@ static vm_fault_t udmabuf_vm_huge_fault(struct vm_fault *vmf,
 	if (udmabuf_map_order(addr, pfn, len, BIT(order)) != order)
 		return VM_FAULT_FALLBACK;
 
-	ret = udmabuf_insert_pfn(vma, addr, pfn, order);
+	/* The core found the entry empty and holds its table for us. */
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+	if (order == PUD_ORDER)
+		ret = vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV),
+					 vmf->flags & FAULT_FLAG_WRITE);
+	else
+#endif
+		ret = vmf_insert_pfn_pmd(vmf, __pfn_to_pfn_t(pfn, PFN_DEV),
+					 vmf->flags & FAULT_FLAG_WRITE);
 	if (ret == VM_FAULT_NOPAGE)
 		udmabuf_prefault(vma, &ubuf->slices);
 	return ret;
