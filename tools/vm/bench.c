@@ -33,50 +33,6 @@ struct backing_kind {
 	bool aligned;		/* mapped at a 2 MiB boundary */
 };
 
-/* VmPTE of this process: page-table memory, in KiB. */
-static long page_table_kb(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[128];
-	long kb = -1;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmPTE: %ld kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
-}
-
-/* An address @skew bytes past a 2 MiB boundary with @size bytes free. */
-static uint8_t *place_for(size_t size, size_t skew)
-{
-	uint8_t *area = mmap(NULL, size + SZ_2M, PROT_NONE,
-			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (area == MAP_FAILED)
-		return NULL;
-	munmap(area, size + SZ_2M);
-	return (uint8_t *)(((uintptr_t)area + SZ_2M - 1) & ~(SZ_2M - 1)) +
-	       skew;
-}
-
-/* Map @fd's @size bytes at @skew past a 2 MiB boundary, read only. */
-static uint8_t *map_buffer(int fd, size_t size, size_t skew)
-{
-	uint8_t *at = place_for(size, skew), *buf;
-
-	if (!at)
-		return MAP_FAILED;
-	buf = mmap(at, size, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, fd,
-		   0);
-	if (buf != MAP_FAILED && buf != at) {
-		munmap(buf, size);
-		return MAP_FAILED;
-	}
-	return buf;
-}
-
 static int run(int dev, const struct backing_kind *b, size_t size_mb,
 	       unsigned int items, int reps)
 {
@@ -147,7 +103,7 @@ static int run(int dev, const struct backing_kind *b, size_t size_mb,
 
 		skew = b->aligned ? 0 : SZ_4K;
 		t0 = now_us();
-		buf = map_buffer(fd, size, skew);
+		buf = mmap_2m_skew(fd, size, 0, PROT_READ, skew);
 		if (buf == MAP_FAILED) {
 			printf("BENCH-FAIL,%s,%zu,%u,mmap\n", b->name, size_mb,
 			       items);
@@ -161,7 +117,7 @@ static int run(int dev, const struct backing_kind *b, size_t size_mb,
 
 		pte0 = page_table_kb();
 		t0 = now_us();
-		buf = map_buffer(fd, size, skew);
+		buf = mmap_2m_skew(fd, size, 0, PROT_READ, skew);
 		faults = minor_faults();
 		touch_pages(buf, size);
 		faults = minor_faults() - faults;

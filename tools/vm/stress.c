@@ -552,35 +552,6 @@ static void unmap(struct map *mp)
 	memset(mp, 0, sizeof(*mp));
 }
 
-/*
- * A shared mapping of @len bytes of @fd from @off, placed so that the
- * buffer's offset 0 would sit at a 2 MiB boundary: where the buffer's
- * 2 MiB blocks are folios, the fault maps them with PMD leaves.
- */
-static void *mmap_huge_aligned(int fd, size_t len, size_t off, int prot)
-{
-	size_t area_len = len + 2 * SZ_2M;
-	uint8_t *area, *at, *p;
-
-	area = mmap(NULL, area_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-		    -1, 0);
-	if (area == MAP_FAILED)
-		return MAP_FAILED;
-	at = (uint8_t *)(((uintptr_t)area + SZ_2M - 1) & ~(SZ_2M - 1)) +
-	     off % SZ_2M;
-	p = mmap(at, len, prot, MAP_SHARED | MAP_FIXED, fd, off);
-	if (p == MAP_FAILED) {
-		int err = errno;
-
-		munmap(area, area_len);
-		errno = err;
-		return MAP_FAILED;
-	}
-	munmap(area, at - area);
-	munmap(at + len, area + area_len - (at + len));
-	return p;
-}
-
 static void op_mmap(struct thread *t)
 {
 	struct map *mp = free_map(t);
@@ -609,9 +580,9 @@ static void op_mmap(struct thread *t)
 			 first * PAGE);
 		expect("private mmap", p == MAP_FAILED ? -errno : 0, 1, -EINVAL);
 	} else {
-		if (how & 1)
-			p = mmap_huge_aligned(b->fd, count * PAGE,
-					      first * PAGE, prot);
+		if (how & 1)	/* buffer offset 0 at a 2 MiB boundary */
+			p = mmap_2m_skew(b->fd, count * PAGE, first * PAGE,
+					 prot, first * PAGE % SZ_2M);
 		else
 			p = mmap(NULL, count * PAGE, prot, MAP_SHARED, b->fd,
 				 first * PAGE);

@@ -426,44 +426,6 @@ TEST_F(udmabuf, one_fault_touches_all)
 	close(memfd);
 }
 
-/* Page-table memory of this process, from VmPTE in /proc/self/status. */
-static long page_table_kb(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[128];
-	long kb = -1;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmPTE: %ld kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
-}
-
-/*
- * Map @size bytes of @fd shared at @skew bytes past a 2 MiB boundary,
- * inside a reservation of its own; *@area and *@area_size say what to
- * unmap.
- */
-static uint8_t *map_at_skew(int fd, size_t size, size_t skew, void **area,
-			    size_t *area_size)
-{
-	uint8_t *base, *p;
-
-	*area_size = size + 2 * SZ_2M;
-	*area = mmap(NULL, *area_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-		     -1, 0);
-	if (*area == MAP_FAILED)
-		return MAP_FAILED;
-	base = (uint8_t *)(((uintptr_t)*area + SZ_2M - 1) & ~(SZ_2M - 1));
-	p = mmap(base + skew, size, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_FIXED, fd, 0);
-	if (p == MAP_FAILED)
-		munmap(*area, *area_size);
-	return p;
-}
-
 /*
  * A hugetlb buffer mapped at a 2 MiB-aligned address: one fault maps it
  * with PMD leaves, which need no page of PTEs, while the same buffer one
@@ -477,8 +439,6 @@ TEST_F(udmabuf, hugetlb_huge_mapping)
 {
 	const size_t size = 4 * SZ_2M;
 	int memfd = patterned_memfd(size, MFD_HUGETLB, 17), fd;
-	size_t area_size, moved_size;
-	void *area, *moved_area;
 	uint8_t *p, *moved, back;
 	long faults, pte_kb[3];
 	int status;
@@ -492,8 +452,8 @@ TEST_F(udmabuf, hugetlb_huge_mapping)
 	/* Aligned; one page off; aligned but PR_SET_THP_DISABLE. */
 	for (int skew = 0; skew < 3; skew++) {
 		pte_kb[skew] = page_table_kb();
-		p = map_at_skew(fd, size, skew == 1 ? PAGE : 0, &area,
-				&area_size);
+		p = mmap_2m_skew(fd, size, 0, PROT_READ | PROT_WRITE,
+				 skew == 1 ? PAGE : 0);
 		ASSERT_NE(MAP_FAILED, p);
 		if (skew == 2)
 			ASSERT_EQ(0, prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0));
@@ -508,7 +468,7 @@ TEST_F(udmabuf, hugetlb_huge_mapping)
 		ASSERT_EQ(1, pread(memfd, &back, 1, size - 1));
 		EXPECT_EQ(p[size - 1], back);
 		p[size - 1] = ~p[size - 1];
-		munmap(area, area_size);
+		munmap(p, size);
 	}
 	ASSERT_EQ(0, prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0));
 	TH_LOG("page tables for 8 MiB: %ld kB aligned, %ld kB one page off, %ld kB refused",
@@ -520,7 +480,7 @@ TEST_F(udmabuf, hugetlb_huge_mapping)
 	 * Leaves after the first fault: a fork()ed child reads them, and
 	 * mremap() moves them to another aligned address.
 	 */
-	p = map_at_skew(fd, size, 0, &area, &area_size);
+	p = mmap_2m_skew(fd, size, 0, PROT_READ | PROT_WRITE, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	touch_pages(p, size);
 	pid = fork();
@@ -529,23 +489,20 @@ TEST_F(udmabuf, hugetlb_huge_mapping)
 		_exit(pattern_check(p, 17, 0, size) == size ? 0 : 1);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	moved = map_at_skew(fd, size, 0, &moved_area, &moved_size);
+	moved = mmap_2m_skew(fd, size, 0, PROT_READ | PROT_WRITE, 0);
 	ASSERT_NE(MAP_FAILED, moved);
 	ASSERT_EQ(moved, mremap(p, size, size, MREMAP_MAYMOVE | MREMAP_FIXED,
 				moved));
-	munmap(area, area_size);
 	EXPECT_EQ(size, pattern_check(moved, 17, 0, size));
 
 	/* Split leaves: both sides still read right. */
 	p = moved;
-	area = moved_area;
-	area_size = moved_size;
 	ASSERT_EQ(0, mprotect(p + SZ_2M + 5 * PAGE, PAGE, PROT_READ));
 	ASSERT_EQ(0, munmap(p + 3 * SZ_2M, SZ_2M / 2));
 	EXPECT_EQ(3 * SZ_2M, pattern_check(p, 17, 0, 3 * SZ_2M));
 	EXPECT_EQ(SZ_2M / 2, pattern_check(p + 3 * SZ_2M + SZ_2M / 2, 17,
 					   3 * SZ_2M + SZ_2M / 2, SZ_2M / 2));
-	munmap(area, area_size);
+	munmap(p, size);
 	close(fd);
 	EXPECT_EQ(0, write_seal(memfd)) TH_LOG("pins left after release");
 	close(memfd);

@@ -185,6 +185,41 @@ static inline long meminfo_kb(const char *key)
 	return proc_number("/proc/meminfo", key, ':');
 }
 
+/* This process's page tables (VmPTE), in kB, -1 if absent. */
+static inline long page_table_kb(void)
+{
+	return proc_number("/proc/self/status", "VmPTE", ':');
+}
+
+/*
+ * Map @len bytes of @fd from @off, shared, @skew bytes (below 2 MiB) past
+ * a 2 MiB boundary: the address decides whether the driver can use PMD
+ * leaves. Reserves room, maps over it, gives the rest back.
+ */
+static inline void *mmap_2m_skew(int fd, size_t len, off_t off, int prot,
+				 size_t skew)
+{
+	size_t area_len = len + 2 * SZ_2M;
+	uint8_t *area, *at, *p;
+	int err;
+
+	area = mmap(NULL, area_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	if (area == MAP_FAILED)
+		return MAP_FAILED;
+	at = (uint8_t *)(((uintptr_t)area + SZ_2M - 1) & ~(SZ_2M - 1)) + skew;
+	p = mmap(at, len, prot, MAP_SHARED | MAP_FIXED, fd, off);
+	err = errno;
+	if (p == MAP_FAILED) {
+		munmap(area, area_len);
+		errno = err;
+		return MAP_FAILED;
+	}
+	munmap(area, at - area);
+	munmap(at + len, area + area_len - (at + len));
+	return p;
+}
+
 /* The first DRM device that calls itself vgem, or -errno. */
 static inline int open_vgem(void)
 {
