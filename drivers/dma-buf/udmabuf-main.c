@@ -507,8 +507,6 @@ static vm_fault_t udmabuf_vm_huge_fault(struct vm_fault *vmf,
 	pgoff_t len;
 	vm_fault_t ret;
 
-	if (!order)
-		return udmabuf_vm_fault(vmf);
 	if (!udmabuf_vma_fits(vma, ubuf))
 		return VM_FAULT_SIGBUS;
 	if (!(udmabuf_huge_orders(vma) & BIT(order)) ||

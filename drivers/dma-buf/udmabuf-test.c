@@ -1152,20 +1152,30 @@ static void thp_items_inside_huge_folios_test(struct kunit *test)
 }
 
 #if IS_ENABLED(CONFIG_HUGETLBFS)
-/* A sealed hugetlb file of @nr_huge 2 MiB pages, nothing written yet. */
-static struct test_memfd *hugetlb_memfd(struct kunit *test, u32 nr_huge)
+/*
+ * A sealed hugetlb file of @size bytes in pages of 1 << @page_shift bytes
+ * (0: the default, 2 MiB), nothing written yet.
+ */
+static struct test_memfd *hugetlb_memfd_of(struct kunit *test,
+					   size_t size, int page_shift)
 {
 	struct test_memfd *memfd;
 	struct file *file;
 
-	file = hugetlb_file_setup("udmabuf-kunit-hugetlb", nr_huge * SZ_2M,
-				  VM_NORESERVE, HUGETLB_ANONHUGE_INODE, 0);
+	file = hugetlb_file_setup("udmabuf-kunit-hugetlb", size, VM_NORESERVE,
+				  HUGETLB_ANONHUGE_INODE, page_shift);
 	if (IS_ERR(file))
 		kunit_skip(test, "no hugetlb file: %ld", PTR_ERR(file));
-	memfd = install_memfd(test, file, nr_huge * HUGE_PAGES);
+	memfd = install_memfd(test, file, size >> PAGE_SHIFT);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd);
 	HUGETLBFS_I(file_inode(file))->seals = F_SEAL_SHRINK;
 	return memfd;
+}
+
+/* The same of @nr_huge 2 MiB pages. */
+static struct test_memfd *hugetlb_memfd(struct kunit *test, u32 nr_huge)
+{
+	return hugetlb_memfd_of(test, nr_huge * SZ_2M, 0);
 }
 #endif
 
@@ -1561,13 +1571,8 @@ static void pud_mapping_test(struct kunit *test)
 
 	if (!arch_vmap_pud_supported(PAGE_KERNEL))
 		kunit_skip(test, "this CPU has no 1 GiB leaves");
-	file = hugetlb_file_setup("udmabuf-kunit-1g", SZ_1G, VM_NORESERVE,
-				  HUGETLB_ANONHUGE_INODE, PUD_SHIFT);
-	if (IS_ERR(file))
-		kunit_skip(test, "no 1 GiB hugetlb file: %ld", PTR_ERR(file));
-	memfd = install_memfd(test, file, SZ_1G >> PAGE_SHIFT);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, memfd);
-	HUGETLBFS_I(file_inode(file))->seals = F_SEAL_SHRINK;
+	memfd = hugetlb_memfd_of(test, SZ_1G, PUD_SHIFT);
+	file = memfd->file;
 	item = item_of(memfd, 0, memfd->nr_pages);
 	set_param(test, &udmabuf_size_limit_mb, SZ_1G / SZ_1M);
 	dmabuf = udmabuf_create_dmabuf(&item, 1);
