@@ -15,6 +15,9 @@
 #   make sanitize  UML suites with KASAN, UBSAN, lockdep and debug checks
 #   make stress    a debug x86_64 kernel: random stress, page migration,
 #                  vgem importing, any kernel report fails
+#   make client    QEMU's virtio-gpu blob resources on our driver: Debian's
+#                  QEMU runs in the VM, its inner guest draws, the
+#                  screendump must match (STOCK=1: on the stock kernel)
 #   make lint      checkpatch --strict, W=1 and sparse on our files
 #   make patches   the driver as a patch series for 6.12: build/patches/
 #   make check-patches  git am, checkpatch, byte-identity, and every
@@ -48,11 +51,13 @@ OUR_OBJECTS := $(patsubst %.c,%.o,$(wildcard drivers/dma-buf/udmabuf*.c))
 .PHONY: all run test kunit kunit-uml kunit-x86 selftest lint deps tree \
 	stock-tree vm-kernel vm-stock-kernel bench coverage sanitize clean \
 	distclean patches check-patches check-patches-quick stress \
-	stress-run vm-debug-kernel profile vm-profile-kernel
+	stress-run vm-debug-kernel profile vm-profile-kernel client \
+	client-run client-guest-kernel
 
 all: run
 
-VM_PACKAGES := qemu-system-x86 gzip rsync gnuplot-nox clang lld llvm lcov
+VM_PACKAGES := qemu-system-x86 gzip rsync gnuplot-nox clang lld llvm lcov \
+	netpbm
 deps:
 	@tools/install-deps.sh $(KERNEL_PKG) $(KERNEL_PKG_VERSION) $(VM_PACKAGES)
 
@@ -155,6 +160,32 @@ stress: stress-run
 		stress=$(RESULTS)/stress.json:$$(cat $(RESULTS)/stress.exit) \
 		migrate=$(RESULTS)/migrate.json:$$(cat $(RESULTS)/migrate.exit)
 
+# The real client: Debian's qemu-system-x86_64 inside our VM hosts an inner
+# guest (a kernel of its own: tinyconfig, virtio-gpu, fbdev) whose
+# framebuffer is a blob resource, so QEMU makes it a udmabuf and reads the
+# pixels through its mapping. The screendump is kept as PNG.
+CLIENT_GUEST_BUILD := $(BUILD)/client-guest
+client-guest-kernel: tree
+	$(call vm_kernel,$(TREE),$(CLIENT_GUEST_BUILD),,$(REPO)/lib/kunit-configs/x86_64-client-guest.config)
+
+ifdef STOCK
+CLIENT_LABEL := client-stock
+client-run: vm-stock-kernel client-guest-kernel
+	@tools/vm/client.sh $(STOCK_TREE) $(VM_STOCK_BUILD) \
+		$(CLIENT_GUEST_BUILD) $(RESULTS) $(CLIENT_LABEL); \
+		echo $$? >$(RESULTS)/$(CLIENT_LABEL).exit
+else
+CLIENT_LABEL := client
+client-run: vm-kernel client-guest-kernel
+	@mkdir -p $(RESULTS)
+	@tools/vm/client.sh $(TREE) $(VM_BUILD) $(CLIENT_GUEST_BUILD) \
+		$(RESULTS) $(CLIENT_LABEL); \
+		echo $$? >$(RESULTS)/$(CLIENT_LABEL).exit
+endif
+
+client: client-run
+	@tools/kunit-total.py $(CLIENT_LABEL)=$(RESULTS)/$(CLIENT_LABEL).json:$$(cat $(RESULTS)/$(CLIENT_LABEL).exit)
+
 # kunit.py on x86_64 with the VM kernel's build folder; KVM if the VM's
 # probe found it usable. 2 MiB and one 1 GiB hugetlb pages, and a CPU with
 # 1 GiB leaves, for the huge-mapping cases.
@@ -246,8 +277,9 @@ check-patches-quick: patches
 	$(call check_patches)
 
 test: kunit-uml lint selftest kunit-x86 sanitize coverage check-patches-quick \
-	stress-run
+	stress-run client-run
 	@tools/kunit-total.py \
+		client=$(RESULTS)/client.json:$$(cat $(RESULTS)/client.exit) \
 		stress=$(RESULTS)/stress.json:$$(cat $(RESULTS)/stress.exit) \
 		migrate=$(RESULTS)/migrate.json:$$(cat $(RESULTS)/migrate.exit) \
 		patches=$(RESULTS)/patches.json:$$(cat $(RESULTS)/patches.exit) \
@@ -273,6 +305,7 @@ run: vm-kernel
 
 clean:
 	rm -rf $(BUILD)/uml $(BUILD)/lint $(BUILD)/vm $(BUILD)/vm-stock \
+		$(BUILD)/client-guest \
 		$(BUILD)/vm-debug $(BUILD)/patches $(BUILD)/patches-git \
 		$(BUILD)/coverage $(BUILD)/sanitize $(RESULTS)
 

@@ -7,8 +7,10 @@
 #   OUT      work folder for userspace, initramfs, logs and results
 #   LABEL    name of this run in the results (e.g. vm, vm-stock)
 #   PROGRAMS comma-separated: demo, udmabuf (the tree's selftest),
-#            udmabuf-uapi (ours), bench, stress, migrate; name:arg:arg
-#            passes arguments
+#            udmabuf-uapi (ours), bench, stress, migrate, client;
+#            name:arg:arg passes arguments
+# Environment: VM_EXTRA_LIST, a gen_init_cpio list of more files for the
+# initramfs (make client's QEMU); VM_QEMU_ARGS, more QEMU options.
 set -euo pipefail
 
 tree=$(realpath "$1") kbuild=$(realpath "$2") out=$(realpath -m "$3")
@@ -49,6 +51,13 @@ build migrate "$vm/migrate.c"
 build profile "$vm/profile.c"
 build udmabuf "$tree/tools/testing/selftests/drivers/dma-buf/udmabuf.c"
 build udmabuf-uapi "$self/udmabuf-uapi.c"
+build client "$vm/client.c"
+# make client's QEMU loads it (LD_PRELOAD) to count the items it passes.
+shim=$out/bin/udmabuf-shim.so
+if [ ! -f "$shim" ] || [ "$vm/client-shim.c" -nt "$shim" ]; then
+	gcc -shared -fPIC -O2 -Wall -I"$out/headers/include" -o "$shim" \
+		"$vm/client-shim.c" -ldl
+fi
 
 # initramfs from our own static binaries, packed by the tree's gen_init_cpio.
 list=$out/initramfs.list
@@ -57,11 +66,12 @@ list=$out/initramfs.list
 	echo "nod /dev/console 0600 0 0 c 5 1"
 	for d in bin proc sys tmp; do echo "dir /$d 0755 0 0"; done
 	echo "file /init $out/bin/init 0755 0 0"
-	for p in demo bench udmabuf udmabuf-uapi stress migrate profile; do
+	for p in demo bench udmabuf udmabuf-uapi stress migrate profile client; do
 		if [ -x "$out/bin/$p" ]; then
 			echo "file /bin/$p $out/bin/$p 0755 0 0"
 		fi
 	done
+	if [ -n "${VM_EXTRA_LIST:-}" ]; then cat "$VM_EXTRA_LIST"; fi
 } >"$list"
 "$kbuild/usr/gen_init_cpio" "$list" | gzip -1 >"$out/initramfs.cpio.gz"
 
@@ -69,6 +79,8 @@ kernel=$kbuild/arch/x86/boot/bzImage
 qemu=(qemu-system-x86_64 -nodefaults -nographic -no-reboot -serial stdio
 	-m "${VM_MEM:-6G}" -smp 2 -kernel "$kernel"
 	-initrd "$out/initramfs.cpio.gz")
+# shellcheck disable=SC2206 # VM_QEMU_ARGS is a list of words
+qemu+=(${VM_QEMU_ARGS:-})
 cmdline="console=ttyS0 panic=-1 kunit.enable=0 hugepages=${VM_HUGEPAGES:-1100} hugetlb_free_vmemmap=on"
 # The guest finds no HPET or PM timer to calibrate its TSC against and
 # falls back to jiffies (4 ms steps). QEMU's guest TSC runs at the host's
