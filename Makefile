@@ -51,7 +51,7 @@ OUR_OBJECTS := $(patsubst %.c,%.o,$(wildcard drivers/dma-buf/udmabuf*.c))
 .PHONY: all run test kunit kunit-uml kunit-x86 selftest lint deps tree \
 	stock-tree vm-kernel vm-stock-kernel bench coverage sanitize clean \
 	distclean patches check-patches check-patches-quick stress \
-	stress-run vm-debug-kernel profile vm-profile-kernel client \
+	stress-run vm-debug-kernel profile vm-profile-kernel client floor-module \
 	client-run client-guest-kernel
 
 all: run
@@ -201,9 +201,10 @@ kunit-x86: vm-kernel
 		   echo -cpu qemu64,+pdpe1gb)")
 
 # Benchmark: our driver and the stock one, side by side; measures only.
-bench: vm-kernel vm-stock-kernel
-	@tools/vm/bench.sh $(TREE) $(VM_BUILD) $(STOCK_TREE) $(VM_STOCK_BUILD) \
-		$(BUILD)/bench
+bench: vm-kernel vm-stock-kernel floor-module
+	@FLOOR_KERNEL=$(VM_PROFILE_BUILD) FLOOR_LIST=$(FLOOR_BUILD)/initramfs.list \
+		tools/vm/bench.sh $(TREE) $(VM_BUILD) $(STOCK_TREE) \
+		$(VM_STOCK_BUILD) $(BUILD)/bench
 
 # Profile: where create, the first mmap + touch and release spend their
 # time, by ftrace's function profiler in a kernel of its own, counted in
@@ -214,12 +215,26 @@ vm-profile-kernel: tree
 	$(call vm_fragment,x86_64-profile.config,$(VM_PROFILE_FRAGMENT))
 	$(call vm_kernel,$(TREE),$(VM_PROFILE_BUILD),,$(VM_PROFILE_FRAGMENT))
 
-profile: vm-profile-kernel
+# The floor (tools/vm/floor/): an external module of the profile kernel
+# only, built in a copy under $(BUILD)/floor; make bench and make profile
+# put it in the initramfs.
+FLOOR_BUILD := $(BUILD)/floor
+floor-module: vm-profile-kernel
+	@mkdir -p $(FLOOR_BUILD)
+	@cp -u tools/vm/floor/Kbuild tools/vm/floor/udmabuf_floor.c $(FLOOR_BUILD)/
+	@$(MAKE) -s -C $(TREE) O=$(VM_PROFILE_BUILD) ARCH=x86_64 \
+		KBUILD_EXTRA_SYMBOLS=$(VM_PROFILE_BUILD)/vmlinux.symvers \
+		M=$(FLOOR_BUILD) modules 2>&1 | grep -v 'Module.symvers\|^  ' || true
+	@printf '%s\n' "dir /lib 0755 0 0" "file /lib/udmabuf_floor.ko \
+		$(FLOOR_BUILD)/udmabuf_floor.ko 0644 0 0" >$(FLOOR_BUILD)/initramfs.list
+
+profile: floor-module
 	@mkdir -p $(BUILD)/profile
-	@VM_ICOUNT=1 VM_HUGEPAGES=16 tools/vm/run-vm.sh $(TREE) \
+	@VM_ICOUNT=1 VM_HUGEPAGES=16 VM_EXTRA_LIST=$(FLOOR_BUILD)/initramfs.list \
+		tools/vm/run-vm.sh $(TREE) \
 		$(VM_PROFILE_BUILD) $(BUILD)/profile profile profile \
 		udmabuf.size_limit_mb=1024 >/dev/null; \
-		grep -hE '^(PHASE|PROFILE)' $(BUILD)/profile/profile-console.log
+		grep -hE '^(PHASE|PROFILE|FLOOR)' $(BUILD)/profile/profile-console.log
 
 # Coverage: the UML suites in a clang build (see coverage-uml.config for
 # why clang), lcov + HTML under coverage/, a floor that make test enforces.

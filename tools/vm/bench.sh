@@ -2,6 +2,9 @@
 # make bench: the bench program in the VM, alternating our kernel and the
 # stock 6.12 one (same tree, same config, same VM), then the report.
 # Usage: bench.sh TREE VM_BUILD STOCK_TREE STOCK_BUILD OUT
+# With FLOOR_KERNEL (make profile's build folder) and FLOOR_LIST (the
+# floor module's initramfs list), one more boot prints the floor table:
+# our driver's phases beside the kernel's own calls, in that kernel.
 set -uo pipefail
 
 tree=$1 kbuild=$2 stock_tree=$3 stock_build=$4 out=$5
@@ -34,3 +37,18 @@ echo "bench: $(date -u +%F), $(nproc) cores, QEMU under $accel, " \
 	"$rounds rounds x $reps repetitions"
 IFS=,
 "$vm/bench-report.py" "$out" "ours=${ours[*]}" "stock=${stock[*]}"
+status=$?
+unset IFS
+
+if [ -n "${FLOOR_KERNEL:-}" ] && [ -n "${FLOOR_LIST:-}" ]; then
+	VM_EXTRA_LIST=$FLOOR_LIST "$vm/run-vm.sh" "$tree" "$FLOOR_KERNEL" \
+		"$out" bench-floor profile:floor "$cmdline" >/dev/null
+	echo
+	echo "floor: our driver beside the kernel's own calls for the same range"
+	echo "(one memfd_pin_folios(); a first fault of one vmf_insert_pfn() per"
+	echo "page; one unpin_folios()), no driver around them; make profile's"
+	echo "kernel, medians of 3; ratio = ours / floor"
+	awk -F, '/^FLOOR,/ { printf "  %-24s %-11s ours %9s  floor %9s  %6s\n", $2, $3, $4, $5, $6 }
+		/^FLOOR-(SKIP|FAIL)/ { print "  " $0 }' "$out/bench-floor-console.log"
+fi
+exit $status
