@@ -33,33 +33,15 @@
 #include <unistd.h>
 
 #include "client-pattern.h"
+#include "udmabuf-user.h"
 
 #define QEMU "/usr/bin/qemu-system-x86_64"
 #define QMP_SOCKET "/tmp/qmp.sock"
 #define SCREEN_OUT "/dev/ttyS1"
 
-static int test_number;
-static int failures;
-
-static void result(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s %d ", ok ? "ok" : "not ok", ++test_number);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (!ok)
-		failures++;
-}
-
 static double now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return now_us() / 1e6;
 }
 
 /* What QEMU and the inner guest said, read from QEMU's stdout and stderr. */
@@ -171,7 +153,7 @@ static pid_t start_qemu(int *out_fd, int *in_fd)
 /* dma-buf fds of @pid whose exporter is udmabuf, and their bytes. */
 static int count_udmabuf_fds(pid_t pid, unsigned long long *bytes)
 {
-	char path[64], line[256];
+	char path[320], line[256];
 	struct dirent *de;
 	int count = 0;
 	DIR *dir;
@@ -476,8 +458,8 @@ int main(int argc, char **argv)
 	result(!st.reports, "no kernel report from the inner guest (%d)",
 	       st.reports);
 	printf("client: run took %.0f s in the outer guest\n", now() - start);
-	if (!failures)
+	if (!tap_failures)
 		printf("client: qemu virtio-gpu blob: %d udmabufs, %llu items, screendump %ux%u matches (%lu pixels checked)\n",
 		       fds, st.items, width, height, checked);
-	return failures ? 1 : 0;
+	return tap_failures ? 1 : 0;
 }

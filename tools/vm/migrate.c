@@ -14,23 +14,8 @@
  */
 #include "udmabuf-user.h"
 
-#include <stdarg.h>
-
 #define PAGE	4096UL
 #define SIZE	(32UL << 20)
-
-static int tap;
-
-static void result(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d ", ok ? "" : "not ", ++tap);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
 
 /* The first and last+1 page frame of a zone of node 0, or false. */
 static bool zone_span(const char *zone, uint64_t *start, uint64_t *end)
