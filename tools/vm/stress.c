@@ -481,6 +481,16 @@ static void op_create(struct thread *t)
 		b->refs = 1;
 		for (int i = 0; i < nitems; i++)
 			atomic_fetch_add(&b->items[i].m->refs, 1);
+		/*
+		 * On the live list before the slots go: a hole punched once
+		 * they are free must find this buffer to mark it diverged.
+		 */
+		pthread_mutex_lock(&pool_lock);
+		b->next = live.next;
+		b->prev = &live;
+		live.next->prev = b;
+		live.next = b;
+		pthread_mutex_unlock(&pool_lock);
 	}
 	for (int i = nslots - 1; i >= 0; i--)
 		pthread_rwlock_unlock(&slots[held[i]].use);
@@ -490,10 +500,6 @@ static void op_create(struct thread *t)
 	}
 
 	pthread_mutex_lock(&pool_lock);
-	b->next = live.next;
-	b->prev = &live;
-	live.next->prev = b;
-	live.next = b;
 	for (int i = 0; i < MAX_BUFS; i++)
 		if (!pool[i]) {
 			pool[i] = b;
@@ -683,6 +689,10 @@ static void op_memfd_write(struct thread *t)
 		ret = pwrite(m->fd, p, len, at);
 		ret = ret < 0 ? -errno : ret == (int)len ? 0 : -EIO;
 	}
+	/* A write seal that started after the first look may have landed. */
+	sealing |= atomic_load(&m->sealing) ||
+		   (atomic_load(&m->seals) & ~seals &
+		    (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE));
 	if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))
 		expect("memfd write (sealed)", ret, 1, -EPERM);
 	else
