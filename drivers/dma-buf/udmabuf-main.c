@@ -926,7 +926,8 @@ EXPORT_SYMBOL_IF_KUNIT(udmabuf_export);
  * @count: entries in @items
  *
  * Validates every item before touching a file, then pins range after
- * range, and keeps one pin per distinct folio. On any failure all pins
+ * range (items that continue each other in one memfd as one range), and
+ * keeps one pin per distinct folio. On any failure all pins
  * taken so far are dropped and nothing is left allocated.
  *
  * Return: the new dma-buf, or an ERR_PTR(): -EINVAL for a bad range, bad
@@ -938,10 +939,11 @@ VISIBLE_IF_KUNIT struct dma_buf *
 udmabuf_create_dmabuf(const struct udmabuf_create_item *items, u32 count)
 {
 	struct udmabuf_extent one, *extents = &one;
+	struct udmabuf_create_item range;
+	u32 nr_pages, i, nr_ranges = 0;
 	struct dma_buf *dmabuf;
 	struct udmabuf *ubuf;
-	u32 nr_pages, i;
-	int ret;
+	int ret = 0;
 
 	ret = udmabuf_count_pages(items, count, udmabuf_max_pages(), &nr_pages);
 	if (ret)
@@ -957,13 +959,13 @@ udmabuf_create_dmabuf(const struct udmabuf_create_item *items, u32 count)
 		goto free;
 	}
 
-	for (i = 0; i < count; i++) {
-		ret = udmabuf_pin_item(ubuf, &items[i], nr_pages, &extents[i]);
-		if (ret)
-			break;
+	for (i = 0; i < count && !ret; nr_ranges++) {
+		i = udmabuf_item_run(items, count, i, &range);
+		ret = udmabuf_pin_item(ubuf, &range, nr_pages,
+				       &extents[nr_ranges]);
 	}
 	if (!ret)
-		ret = udmabuf_slices_dedup(&ubuf->slices, extents, count);
+		ret = udmabuf_slices_dedup(&ubuf->slices, extents, nr_ranges);
 	if (extents != &one)
 		kvfree(extents);
 	if (ret)

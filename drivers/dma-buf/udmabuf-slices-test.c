@@ -1158,6 +1158,48 @@ static void count_pages_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, total, c->ret ? 0xdead : c->total);
 }
 
+/*
+ * Items continue a range only in the same descriptor and from where it
+ * ends. The runs: three items of fd 3; an item of fd 4 whose next leaves
+ * a gap; one whose next goes backwards; one whose next overlaps it; two
+ * that continue each other; the last, in fd 5.
+ */
+static void item_run_test(struct kunit *test)
+{
+	static const struct udmabuf_create_item items[] = {
+		{ .memfd = 3, .offset = 0x0000, .size = 0x1000 },
+		{ .memfd = 3, .offset = 0x1000, .size = 0x3000 },
+		{ .memfd = 3, .offset = 0x4000, .size = 0x1000 },
+		{ .memfd = 4, .offset = 0x5000, .size = 0x1000 },
+		{ .memfd = 4, .offset = 0x7000, .size = 0x1000 },
+		{ .memfd = 4, .offset = 0x6000, .size = 0x1000 },
+		{ .memfd = 4, .offset = 0x6000, .size = 0x2000 },
+		{ .memfd = 4, .offset = 0x8000, .size = 0x1000 },
+		{ .memfd = 5, .offset = 0x9000, .size = 0x1000 },
+	};
+	static const struct { u32 first, next; u64 offset, size; } runs[] = {
+		{ 0, 3, 0x0000, 0x5000 },
+		{ 3, 4, 0x5000, 0x1000 },
+		{ 4, 5, 0x7000, 0x1000 },
+		{ 5, 6, 0x6000, 0x1000 },
+		{ 6, 8, 0x6000, 0x3000 },
+		{ 8, 9, 0x9000, 0x1000 },
+	};
+	struct udmabuf_create_item range;
+	u32 i, next = 0;
+
+	for (i = 0; i < ARRAY_SIZE(runs); i++) {
+		KUNIT_EXPECT_EQ(test, next, runs[i].first);
+		next = udmabuf_item_run(items, ARRAY_SIZE(items), runs[i].first,
+					&range);
+		KUNIT_EXPECT_EQ_MSG(test, next, runs[i].next, "run %u", i);
+		KUNIT_EXPECT_EQ(test, range.memfd, items[runs[i].first].memfd);
+		KUNIT_EXPECT_EQ(test, range.offset, runs[i].offset);
+		KUNIT_EXPECT_EQ(test, range.size, runs[i].size);
+	}
+	KUNIT_EXPECT_EQ(test, next, ARRAY_SIZE(items));
+}
+
 struct seals_case {
 	const char *name;
 	int seals;
@@ -1218,6 +1260,7 @@ static struct kunit_case udmabuf_slices_cases[] = {
 	KUNIT_CASE(dedup_failure_test),
 	KUNIT_CASE(dedup_one_item_test),
 	KUNIT_CASE_PARAM(count_pages_test, count_pages_gen_params),
+	KUNIT_CASE(item_run_test),
 	KUNIT_CASE_PARAM(check_seals_test, seals_gen_params),
 	{}
 };

@@ -807,6 +807,36 @@ int udmabuf_count_pages(const struct udmabuf_create_item *items, u32 count,
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_count_pages);
 
 /**
+ * udmabuf_item_run - one range for the items that continue each other
+ * @items: the requested ranges, checked by udmabuf_count_pages()
+ * @count: entries in @items
+ * @first: the item the range starts with
+ * @range: set to one item covering @items[@first] and each later item
+ *	that goes on from where the range ends, in the same descriptor
+ *
+ * The planes of a frame, or a list split at page granularity, name
+ * adjacent ranges of one memfd: as one range they are looked up, checked
+ * and pinned once instead of once per item. Each item's end fits in a
+ * file offset, so neither does the range's overflow.
+ *
+ * Return: the index after the last item in @range.
+ */
+u32 udmabuf_item_run(const struct udmabuf_create_item *items, u32 count,
+		     u32 first, struct udmabuf_create_item *range)
+{
+	u32 next = first + 1;
+
+	*range = items[first];
+	while (next < count && items[next].memfd == range->memfd &&
+	       items[next].offset == range->offset + range->size) {
+		range->size += items[next].size;
+		next++;
+	}
+	return next;
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_item_run);
+
+/**
  * udmabuf_check_seals - may a memfd with these seals back a buffer?
  * @seals: what F_GET_SEALS returned for the file, or a -errno from it
  *

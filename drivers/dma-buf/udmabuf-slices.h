@@ -175,6 +175,8 @@ int udmabuf_slices_to_frames_sgt(const struct udmabuf_slices *slices,
 
 int udmabuf_count_pages(const struct udmabuf_create_item *items, u32 count,
 			u64 max_pages, u32 *total);
+u32 udmabuf_item_run(const struct udmabuf_create_item *items, u32 count,
+		     u32 first, struct udmabuf_create_item *range);
 int udmabuf_check_seals(int seals);
 
 #endif /* _UDMABUF_SLICES_H */

@@ -2419,6 +2419,54 @@ static void pin_returning_nothing_test(struct kunit *test)
 	expect_create_fails(test, &s, -EINVAL);
 }
 
+static int stub_pin_calls;
+
+static long pin_counted(struct file *memfd, loff_t start, loff_t end,
+			struct folio **folios, unsigned int max_folios,
+			pgoff_t *offset)
+{
+	stub_pin_calls++;
+	return memfd_pin_folios(memfd, start, end, folios, max_folios, offset);
+}
+
+/*
+ * Items that continue each other in one memfd are pinned as one range:
+ * 4 adjacent items of 4 pages, then one after a gap, then one of another
+ * memfd at the offset where the last ended, take 3 pin calls (a call
+ * takes up to 62 folios); the buffer reads as the items, with one pin per
+ * page.
+ */
+static void adjacent_items_pin_once_test(struct kunit *test)
+{
+	struct test_memfd *a = sealed_memfd(test, 32), *b = sealed_memfd(test, 32);
+	struct test_memfd *memfds[6] = { a, a, a, a, a, b };
+	struct udmabuf_create_item items[6];
+	struct folio_counts *before_a = folio_counts(test, a);
+	struct folio_counts *before_b = folio_counts(test, b);
+	int pins[32] = { 0 };
+	struct dma_buf *dmabuf;
+	u32 i;
+
+	for (i = 0; i < 4; i++)
+		items[i] = item_of(a, 4 * i, 4);
+	items[4] = item_of(a, 20, 4);
+	items[5] = item_of(b, 24, 4);	/* where item 4 ends, in another fd */
+	for (i = 0; i < 16; i++)
+		pins[i] = 1;
+	for (i = 20; i < 24; i++)
+		pins[i] = 1;
+
+	stub_pin_calls = 0;
+	kunit_activate_static_stub(test, udmabuf_pin_folios, pin_counted);
+	dmabuf = create_ok(test, items, 6);
+	KUNIT_EXPECT_EQ(test, stub_pin_calls, 3);
+	expect_vmap_bytes(test, dmabuf, expected_bytes(test, memfds, items, 6));
+	expect_pins(test, a, before_a, pins);
+	put_now(test, dmabuf);
+	expect_unpinned(test, a, before_a);
+	expect_unpinned(test, b, before_b);
+}
+
 static void export_failure_test(struct kunit *test)
 {
 	struct fault_setup s;
@@ -2884,6 +2932,7 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(ioctl_list_items_unreadable_test),
 	KUNIT_CASE(limits_test),
 	KUNIT_CASE(pin_failure_at_each_call_test),
+	KUNIT_CASE(adjacent_items_pin_once_test),
 	KUNIT_CASE(pin_fewer_folios_than_asked_test),
 	KUNIT_CASE(pin_returning_nothing_test),
 	KUNIT_CASE(export_failure_test),
