@@ -302,6 +302,51 @@ static uint8_t *shadow_at(struct buf *b, uint64_t off)
 	return NULL;
 }
 
+/*
+ * After a data error at buffer offset @bad, in @len bytes read at @p
+ * (buffer offset @off): the buffer's items, and where in the model the
+ * buffer's page is found, if anywhere. A page of another place tells a
+ * mapping bug from stale bytes.
+ */
+static void explain(struct buf *b, const uint8_t *p, uint64_t off,
+		    uint64_t len, uint64_t bad)
+{
+	uint64_t page_off = bad & ~(uint64_t)(PAGE - 1);
+	const uint8_t *page = p + (page_off - off);
+	uint64_t pos = 0;
+
+	pthread_mutex_lock(&log_lock);
+	printf("stress:   buffer of %zu bytes, %d items:", b->size, b->nitems);
+	for (int i = 0; i < b->nitems; i++) {
+		const struct buf_item *it = &b->items[i];
+
+		printf(" [%s#%d @%#llx +%#llx]", kind_names[it->m->kind],
+		       it->m->id, (unsigned long long)it->offset,
+		       (unsigned long long)it->size);
+		if (page_off >= pos && page_off < pos + it->size)
+			printf("<-page %#llx of the memfd",
+			       (unsigned long long)(it->offset + page_off - pos));
+		pos += it->size;
+	}
+	printf("\n");
+	/* Only a page wholly inside the bytes read can be compared. */
+	for (int i = 0; i < b->nitems && page_off >= off &&
+	     page_off + PAGE <= off + len; i++) {
+		struct memfd_obj *m = b->items[i].m;
+		bool seen = false;
+
+		for (int k = 0; k < i; k++)
+			seen |= b->items[k].m == m;
+		for (uint64_t at = 0; !seen && at + PAGE <= m->size; at += PAGE)
+			if (!memcmp(m->shadow + at, page, PAGE))
+				printf("stress:   buffer page %#llx holds %s#%d's page %#llx\n",
+				       (unsigned long long)page_off,
+				       kind_names[m->kind], m->id,
+				       (unsigned long long)at);
+	}
+	pthread_mutex_unlock(&log_lock);
+}
+
 /* Compare @len bytes at @p (buffer offset @off) with the model. */
 static void check_bytes(const char *what, struct buf *b, const uint8_t *p,
 			uint64_t off, uint64_t len)
@@ -321,6 +366,8 @@ static void check_bytes(const char *what, struct buf *b, const uint8_t *p,
 				       "%s: buffer byte %llu reads %#x, memfd holds %#x",
 				       what, (unsigned long long)(off + i), p[i],
 				       want);
+				if (atomic_load(&data_errors) <= 4)
+					explain(b, p, off, len, off + i);
 				break;
 			}
 		}
