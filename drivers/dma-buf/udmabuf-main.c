@@ -747,8 +747,8 @@ static int udmabuf_pin_range(struct udmabuf *ubuf, struct file *memfd,
 
 	while (nr_pages) {
 		u32 before = ubuf->slices.nr_pages;
+		u32 taken, room, need;
 		pgoff_t offset;
-		u32 taken;
 		long nr;
 		int ret;
 
@@ -760,14 +760,17 @@ static int udmabuf_pin_range(struct udmabuf *ubuf, struct file *memfd,
 		if (nr <= 0)
 			return nr ? nr : -EINVAL;
 
-		ret = udmabuf_slices_reserve(&ubuf->slices,
-					     udmabuf_slices_estimate(batch, nr,
-								     offset,
-								     nr_pages),
-					     max_slices);
-		if (ret) {
-			unpin_folios(batch, nr);
-			return ret;
+		/* Once the first estimate is reserved, a batch mostly fits. */
+		room = ubuf->slices.capacity - ubuf->slices.nr_slices;
+		if (room < nr) {
+			need = udmabuf_slices_estimate(batch, nr, offset,
+						       nr_pages);
+			ret = udmabuf_slices_reserve(&ubuf->slices, need,
+						     max_slices);
+			if (ret) {
+				unpin_folios(batch, nr);
+				return ret;
+			}
 		}
 
 		taken = udmabuf_slices_append(&ubuf->slices, batch, nr, offset,

@@ -113,25 +113,29 @@ u32 udmabuf_slices_append(struct udmabuf_slices *slices,
 			  struct folio **folios, u32 nr_folios,
 			  size_t first_offset, u32 max_pages)
 {
-	u32 room = slices->capacity - slices->nr_slices;
+	struct udmabuf_slice *slice = &slices->slice[slices->nr_slices];
+	u32 limit = min(nr_folios, slices->capacity - slices->nr_slices);
 	u32 folio_pgoff = first_offset >> PAGE_SHIFT;
-	u32 taken, limit;
+	u32 buf_pgoff = slices->nr_pages;
+	u32 taken;
 
-	limit = min(nr_folios, room);
-	for (taken = 0; taken < limit && max_pages; taken++) {
-		struct udmabuf_slice *slice = &slices->slice[slices->nr_slices];
+	/* Counts in locals: a store to a slice could alias @slices' fields. */
+	for (taken = 0; taken < limit && max_pages; taken++, slice++) {
 		u32 pages = min_t(unsigned long, max_pages,
 				  folio_nr_pages(folios[taken]) - folio_pgoff);
 
-		slice->folio = folios[taken];
-		slice->folio_pgoff = folio_pgoff;
-		slice->pinned = 1;
-		slice->buf_pgoff = slices->nr_pages;
-		slices->nr_slices++;
-		slices->nr_pages += pages;
+		*slice = (struct udmabuf_slice) {
+			.folio = folios[taken],
+			.folio_pgoff = folio_pgoff,
+			.pinned = 1,
+			.buf_pgoff = buf_pgoff,
+		};
+		buf_pgoff += pages;
 		max_pages -= pages;
 		folio_pgoff = 0;
 	}
+	slices->nr_slices += taken;
+	slices->nr_pages = buf_pgoff;
 	return taken;
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_append);
