@@ -2268,13 +2268,19 @@ static void limits_test(struct kunit *test)
 /* Fault injection through static stubs. */
 static int stub_calls_left;
 
+/*
+ * Fails once @stub_calls_left calls have pinned, each at most 62 folios:
+ * fewer than a batch, so that an item of the fault setup takes two calls
+ * and a failure can come in the middle of one.
+ */
 static long pin_fails_after(struct file *memfd, loff_t start, loff_t end,
 			    struct folio **folios, unsigned int max_folios,
 			    pgoff_t *offset)
 {
 	if (stub_calls_left-- == 0)
 		return -ENOMEM;
-	return memfd_pin_folios(memfd, start, end, folios, max_folios, offset);
+	return memfd_pin_folios(memfd, start, end, folios,
+				min(max_folios, 62U), offset);
 }
 
 /* Pins a single folio per call: fewer than asked, every time. */
@@ -2433,7 +2439,7 @@ static long pin_counted(struct file *memfd, loff_t start, loff_t end,
  * Items that continue each other in one memfd are pinned as one range:
  * 4 adjacent items of 4 pages, then one after a gap, then one of another
  * memfd at the offset where the last ended, take 3 pin calls (a call
- * takes up to 62 folios); the buffer reads as the items, with one pin per
+ * takes up to 496 folios); the buffer reads as the items, with one pin per
  * page.
  */
 static void adjacent_items_pin_once_test(struct kunit *test)
@@ -2570,10 +2576,10 @@ KUNIT_ARRAY_PARAM(fault_mode, fault_modes, fault_mode_desc);
 
 /*
  * Every allocation of the ioctl failing in turn (the item copy, the
- * buffer, slice growth, the trim, the export, the descriptor): -ENOMEM,
- * no pin and no allocation left, or a buffer made all the same when the
- * kernel recovers and only the nth fails. Then the same list makes a
- * buffer.
+ * buffer, the pin batch, slice growth, the trim, the export, the
+ * descriptor): -ENOMEM, no pin and no allocation left, or a buffer made
+ * all the same when the kernel recovers and only the nth fails. Then the
+ * same list makes a buffer.
  */
 static void ioctl_allocation_failure_at_each_point_test(struct kunit *test)
 {
