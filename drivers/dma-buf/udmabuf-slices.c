@@ -91,6 +91,25 @@ u32 udmabuf_slices_estimate(struct folio **folios, u32 nr_folios,
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_estimate);
 
+/*
+ * Fill @slice with @folio from its page @folio_pgoff, holding a pin, at
+ * buffer page @buf_pgoff. Return: the pages it holds, at most @max_pages.
+ */
+static __always_inline u32 udmabuf_slice_fill(struct udmabuf_slice *slice,
+					      struct folio *folio,
+					      u32 folio_pgoff, u32 buf_pgoff,
+					      u32 max_pages)
+{
+	*slice = (struct udmabuf_slice) {
+		.folio = folio,
+		.folio_pgoff = folio_pgoff,
+		.pinned = 1,
+		.buf_pgoff = buf_pgoff,
+	};
+	return min_t(unsigned long, max_pages,
+		     folio_nr_pages(folio) - folio_pgoff);
+}
+
 /**
  * udmabuf_slices_append - append pinned folios to a buffer
  * @slices: the slices of a buffer, with room reserved
@@ -113,30 +132,33 @@ u32 udmabuf_slices_append(struct udmabuf_slices *slices,
 			  struct folio **folios, u32 nr_folios,
 			  size_t first_offset, u32 max_pages)
 {
-	struct udmabuf_slice *slice = &slices->slice[slices->nr_slices];
-	u32 limit = min(nr_folios, slices->capacity - slices->nr_slices);
-	u32 folio_pgoff = first_offset >> PAGE_SHIFT;
+	struct udmabuf_slice *first = &slices->slice[slices->nr_slices];
+	struct udmabuf_slice *slice = first, *end;
 	u32 buf_pgoff = slices->nr_pages;
-	u32 taken;
+	u32 pages;
 
-	/* Counts in locals: a store to a slice could alias @slices' fields. */
-	for (taken = 0; taken < limit && max_pages; taken++, slice++) {
-		u32 pages = min_t(unsigned long, max_pages,
-				  folio_nr_pages(folios[taken]) - folio_pgoff);
+	end = first + min(nr_folios, slices->capacity - slices->nr_slices);
+	if (slice == end || !max_pages)
+		return 0;
 
-		*slice = (struct udmabuf_slice) {
-			.folio = folios[taken],
-			.folio_pgoff = folio_pgoff,
-			.pinned = 1,
-			.buf_pgoff = buf_pgoff,
-		};
+	/*
+	 * Only the first folio can start inside the range; the loop has the
+	 * rest, from their page 0. Counts in locals: a store to a slice
+	 * could alias @slices' fields.
+	 */
+	pages = udmabuf_slice_fill(slice++, *folios++, first_offset >> PAGE_SHIFT,
+				   buf_pgoff, max_pages);
+	for (;;) {
 		buf_pgoff += pages;
 		max_pages -= pages;
-		folio_pgoff = 0;
+		if (slice == end || !max_pages)
+			break;
+		pages = udmabuf_slice_fill(slice++, *folios++, 0, buf_pgoff,
+					   max_pages);
 	}
-	slices->nr_slices += taken;
+	slices->nr_slices += slice - first;
 	slices->nr_pages = buf_pgoff;
-	return taken;
+	return slice - first;
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_append);
 
