@@ -57,13 +57,16 @@ module_param_named(size_limit_mb, udmabuf_size_limit_mb, int, 0644);
 MODULE_PARM_DESC(size_limit_mb, "Largest buffer, in MiB (default 64; 0 or less refuses every buffer; at most 16 TiB with 4 KiB pages)");
 
 /*
- * Folios asked of memfd_pin_folios() per call, in a page allocated for the
- * create (496 with 4 KiB pages). A multiple of the folio batch it looks
- * folios up with: a call that stops inside a lookup batch drops the rest
- * of it, and the next call looks them up again. Each call has its setup
- * and its pass for folios to migrate: 64 MiB of 4 KiB folios takes 34
- * calls, where 62 folios on the stack took 265.
+ * Folios asked of memfd_pin_folios() per call: first 62 on the stack,
+ * which is all that small buffers and most of huge folios need; a range
+ * longer than that goes on with a page of them (496 with 4 KiB pages).
+ * Multiples of the folio batch it looks folios up with: a call that stops
+ * inside a lookup batch drops the rest of it, and the next call looks
+ * them up again. Each call has its setup and its pass for folios to
+ * migrate: 64 MiB of 4 KiB folios takes 35 calls, where 62 folios a call
+ * took 265.
  */
+#define UDMABUF_PIN_FIRST	(2 * PAGEVEC_SIZE)
 #define UDMABUF_PIN_BATCH \
 	rounddown(PAGE_SIZE / sizeof(struct folio *), PAGEVEC_SIZE)
 
@@ -748,18 +751,33 @@ struct udmabuf_pinning {
 	struct folio **batch;		/* a call's pinned folios */
 	u32 batch_size;			/* entries in @batch */
 	u32 max_slices;			/* the buffer's pages */
+	struct folio *first[UDMABUF_PIN_FIRST];	/* the batch at first */
 };
 
+/*
+ * A range goes on past the first batch: pin on into a page of folio
+ * pointers. Without one, the first batch goes on serving.
+ */
+static void udmabuf_pin_grow(struct udmabuf_pinning *pin)
+{
+	struct folio **page = (struct folio **)__get_free_page(UDMABUF_GFP);
+
+	if (!page)
+		return;
+	pin->batch = page;
+	pin->batch_size = UDMABUF_PIN_BATCH;
+}
+
 /* Pin @nr_pages pages of @memfd from @start, appending them to the buffer. */
-static int udmabuf_pin_range(const struct udmabuf_pinning *pin,
-			     struct file *memfd, loff_t start, u32 nr_pages)
+static int udmabuf_pin_range(struct udmabuf_pinning *pin, struct file *memfd,
+			     loff_t start, u32 nr_pages)
 {
 	struct udmabuf *ubuf = pin->ubuf;
-	struct folio **batch = pin->batch;
 	loff_t last = start + ((loff_t)nr_pages << PAGE_SHIFT) - 1;
 
 	while (nr_pages) {
 		u32 before = ubuf->slices.nr_pages;
+		struct folio **batch = pin->batch;
 		u32 taken, room, need;
 		pgoff_t offset;
 		long nr;
@@ -792,6 +810,8 @@ static int udmabuf_pin_range(const struct udmabuf_pinning *pin,
 
 		nr_pages -= ubuf->slices.nr_pages - before;
 		start += (loff_t)(ubuf->slices.nr_pages - before) << PAGE_SHIFT;
+		if (nr_pages && batch == pin->first)
+			udmabuf_pin_grow(pin);
 	}
 	return 0;
 }
@@ -869,7 +889,7 @@ static int udmabuf_hugetlb_fill(struct file *memfd,
  * Pin the pages one item names, appending them to the buffer, and say in
  * @extent where they went.
  */
-static int udmabuf_pin_item(const struct udmabuf_pinning *pin,
+static int udmabuf_pin_item(struct udmabuf_pinning *pin,
 			    const struct udmabuf_create_item *item,
 			    struct udmabuf_extent *extent)
 {
@@ -970,15 +990,14 @@ udmabuf_create_dmabuf(const struct udmabuf_create_item *items, u32 count)
 	ubuf = udmabuf_alloc();
 	if (!ubuf)
 		return ERR_PTR(-ENOMEM);
-	pin = (struct udmabuf_pinning) {
-		.ubuf = ubuf,
-		.batch = (struct folio **)__get_free_page(UDMABUF_GFP),
-		.batch_size = UDMABUF_PIN_BATCH,
-		.max_slices = nr_pages,
-	};
+	/* Not zeroed: the first batch is only written by the pins. */
+	pin.ubuf = ubuf;
+	pin.batch = pin.first;
+	pin.batch_size = ARRAY_SIZE(pin.first);
+	pin.max_slices = nr_pages;
 	if (count > 1)
 		extents = kvmalloc_array(count, sizeof(*extents), UDMABUF_GFP);
-	if (!pin.batch || !extents)
+	if (!extents)
 		ret = -ENOMEM;
 
 	for (i = 0; i < count && !ret; nr_ranges++) {
@@ -987,7 +1006,8 @@ udmabuf_create_dmabuf(const struct udmabuf_create_item *items, u32 count)
 	}
 	if (!ret)
 		ret = udmabuf_slices_dedup(&ubuf->slices, extents, nr_ranges);
-	free_page((unsigned long)pin.batch);
+	if (pin.batch != pin.first)
+		free_page((unsigned long)pin.batch);
 	if (extents != &one)
 		kvfree(extents);
 	if (ret)

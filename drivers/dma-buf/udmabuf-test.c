@@ -2270,8 +2270,8 @@ static int stub_calls_left;
 
 /*
  * Fails once @stub_calls_left calls have pinned, each at most 62 folios:
- * fewer than a batch, so that an item of the fault setup takes two calls
- * and a failure can come in the middle of one.
+ * fewer than a page's batch, so that an item of the fault setup takes
+ * several calls and a failure can come in the middle of one.
  */
 static long pin_fails_after(struct file *memfd, loff_t start, loff_t end,
 			    struct folio **folios, unsigned int max_folios,
@@ -2439,8 +2439,8 @@ static long pin_counted(struct file *memfd, loff_t start, loff_t end,
  * Items that continue each other in one memfd are pinned as one range:
  * 4 adjacent items of 4 pages, then one after a gap, then one of another
  * memfd at the offset where the last ended, take 3 pin calls (a call
- * takes up to 496 folios); the buffer reads as the items, with one pin per
- * page.
+ * takes up to 62 folios, then 496); the buffer reads as the items, with
+ * one pin per page.
  */
 static void adjacent_items_pin_once_test(struct kunit *test)
 {
