@@ -86,7 +86,8 @@ u32 udmabuf_slices_estimate(struct folio **folios, u32 nr_folios,
 	u32 i;
 
 	for (i = 0; i < nr_folios; i++)
-		smallest = min(smallest, folio_nr_pages(folios[i]));
+		smallest = min_t(unsigned long, smallest,
+				 folio_nr_pages(folios[i]));
 	return max_t(u64, nr_folios, DIV_ROUND_UP_ULL(pages, smallest));
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_estimate);
