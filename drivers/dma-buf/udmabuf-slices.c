@@ -393,14 +393,16 @@ EXPORT_SYMBOL_IF_KUNIT(udmabuf_slices_dedup);
  */
 void udmabuf_slices_release(struct udmabuf_slices *slices)
 {
-	u32 i;
+	struct udmabuf_slice *slice = slices->slice;
+	struct udmabuf_slice *end = slice + slices->nr_slices, *stop;
 
-	for (i = 0; i < slices->nr_slices; i++) {
-		if (slices->slice[i].pinned)
-			unpin_folio(slices->slice[i].folio);
-		/* A resched point per page table's worth, not per folio. */
-		if (i % PTRS_PER_PTE == PTRS_PER_PTE - 1)
-			cond_resched();
+	/* A resched point per page table's worth, not per folio. */
+	while (slice < end) {
+		stop = slice + min_t(size_t, end - slice, PTRS_PER_PTE);
+		for (; slice < stop; slice++)
+			if (slice->pinned)
+				unpin_folio(slice->folio);
+		cond_resched();
 	}
 
 	kvfree(slices->slice);
