@@ -31,6 +31,7 @@ int udmabuf_insert_ptes(struct vm_area_struct *vma, unsigned long addr,
 			unsigned long nr_pages, struct udmabuf_pfn_run *frames);
 int udmabuf_dma_map(struct device *dev, struct sg_table *sgt,
 		    enum dma_data_direction dir, unsigned long attrs);
+bool udmabuf_cpu_sync_needed(struct device *dev);
 struct dma_buf *udmabuf_export(struct udmabuf *ubuf);
 struct dma_buf *udmabuf_create_dmabuf(const struct udmabuf_create_item *items,
 				      u32 count);

@@ -38,6 +38,7 @@
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/swiotlb.h>
 #include <linux/udmabuf.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
@@ -113,6 +114,11 @@ static struct sg_table *udmabuf_build_sgt(struct udmabuf *ubuf,
 				   dma_max_mapping_size(dev));
 	struct sg_table *sgt;
 	int ret;
+
+	/* Every segment holds at least one whole page of the buffer. */
+	if (max_segment < PAGE_SIZE ||
+	    dma_get_seg_boundary(dev) < PAGE_SIZE - 1)
+		return ERR_PTR(-EINVAL);
 
 	sgt = kzalloc(sizeof(*sgt), GFP_KERNEL_ACCOUNT);
 	if (!sgt)
@@ -192,30 +198,6 @@ static void udmabuf_unmap_dma_buf(struct dma_buf_attachment *attach,
 	udmabuf_unmap_sgt(attach->dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
 }
 
-#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
-/*
- * The block orders a fault on @vma may map: PMD and PUD where the
- * architecture maps huge PFNs, unless madvise(MADV_NOHUGEPAGE) or
- * prctl(PR_SET_THP_DISABLE) said no. A VM_PFNMAP mapping with a huge_fault
- * handler is not bound by the THP sysfs setting.
- */
-static unsigned long udmabuf_huge_orders(struct vm_area_struct *vma)
-{
-	unsigned long orders = 0;
-
-	if (IS_ENABLED(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP))
-		orders |= BIT(PMD_ORDER);
-	/*
-	 * The fault path offers PUDs whatever the CPU: ask, as vmalloc
-	 * does, whether it has 1 GiB leaves (an x86 CPU may not).
-	 */
-	if (IS_ENABLED(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) &&
-	    arch_vmap_pud_supported(vma->vm_page_prot))
-		orders |= BIT(PUD_ORDER);
-	return thp_vma_allowable_orders(vma, vma->vm_flags,
-					TVA_IN_PF | TVA_ENFORCE_SYSFS, orders);
-}
-
 /* Step @frames over @count pages, across runs. */
 static void udmabuf_skip_frames(struct udmabuf_pfn_run *frames,
 				pgoff_t count)
@@ -231,92 +213,24 @@ static void udmabuf_skip_frames(struct udmabuf_pfn_run *frames,
 }
 
 /*
- * Step over the leaf of @size that covers @addr, up to @end at most:
- * an earlier fault mapped it, and pages inserted under it would walk the
- * block's memory as a page table.
+ * Whether the PMD-sized block at @addr is one the huge fault handler maps
+ * with a leaf: wholly inside @vma, its pages one run of contiguous frames
+ * from @pfn (@nr_pages long) aligned as @addr is. It depends only on where
+ * the VMA lies and what the buffer holds, never on THP settings that a
+ * racing thread may change: the prefault leaves exactly these blocks
+ * alone, so it never meets a leaf, and the huge fault handler never puts
+ * one where the prefault may be filling PTEs.
  */
-static long udmabuf_skip_leaf(struct udmabuf_pfn_run *frames,
-			      unsigned long addr, unsigned long size,
-			      unsigned long end)
+static bool udmabuf_block_is_leaf(struct vm_area_struct *vma,
+				  unsigned long addr, unsigned long pfn,
+				  pgoff_t nr_pages)
 {
-	pgoff_t count = (min(ALIGN(addr + 1, size), end) - addr) >> PAGE_SHIFT;
-
-	udmabuf_skip_frames(frames, count);
-	return count;
+	if (!IS_ENABLED(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) ||
+	    addr < vma->vm_start || addr + PMD_SIZE > vma->vm_end)
+		return false;
+	return udmabuf_map_order(addr, pfn, nr_pages, BIT(PMD_ORDER)) ==
+	       PMD_ORDER;
 }
-
-/*
- * Put a leaf of @order for the frames from @pfn in the entry the walk
- * found empty (@pud, or @pmd under it), and step @frames over its pages.
- */
-static long udmabuf_put_leaf(struct vm_area_struct *vma, unsigned long addr,
-			     pud_t *pud, pmd_t *pmd, unsigned long pfn,
-			     unsigned int order, struct udmabuf_pfn_run *frames)
-{
-	struct vm_fault block = { .vma = vma, .address = addr, .pud = pud,
-				  .pmd = pmd };
-	pfn_t entry = __pfn_to_pfn_t(pfn, PFN_DEV);
-	vm_fault_t ret;
-
-#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
-	if (order == PUD_ORDER)
-		ret = vmf_insert_pfn_pud(&block, entry, false);
-	else
-#endif
-		ret = vmf_insert_pfn_pmd(&block, entry, false);
-	if (ret != VM_FAULT_NOPAGE)
-		return -ENOMEM;
-	udmabuf_pfn_run_skip(frames, 1UL << order);
-	return 1UL << order;
-}
-
-/*
- * At a PMD-aligned @addr of the prefault, one walk down to the PMD entry
- * (allocating the upper tables as the fault path does; the driver is
- * built in): a leaf already there is stepped over, whatever @orders says
- * now; an empty PUD or PMD entry over a block of contiguous frames aligned
- * as @addr is gets one leaf. A table in the way means PTEs, as before.
- *
- * Return: the pages done, 0 to map PTEs instead, or -ENOMEM.
- */
-static long udmabuf_map_huge(struct vm_area_struct *vma, unsigned long addr,
-			     unsigned long end, struct udmabuf_pfn_run *frames,
-			     unsigned long orders)
-{
-	struct mm_struct *mm = vma->vm_mm;
-	pud_t *pud = NULL, pud_entry;
-	pmd_t *pmd, pmd_entry;
-	unsigned long pfn;
-	p4d_t *p4d;
-	pgoff_t len;
-
-	p4d = p4d_alloc(mm, pgd_offset(mm, addr), addr);
-	if (p4d)
-		pud = pud_alloc(mm, p4d, addr);
-	if (!pud)
-		return -ENOMEM;
-	pud_entry = READ_ONCE(*pud);
-	if (pud_leaf(pud_entry))
-		return udmabuf_skip_leaf(frames, addr, PUD_SIZE, end);
-	udmabuf_pfn_run_peek(frames, &pfn, &len);
-	if (pud_none(pud_entry) &&
-	    udmabuf_map_order(addr, pfn, len, orders & BIT(PUD_ORDER)))
-		return udmabuf_put_leaf(vma, addr, pud, NULL, pfn, PUD_ORDER,
-					frames);
-
-	pmd = pmd_alloc(mm, pud, addr);
-	if (!pmd)
-		return -ENOMEM;
-	pmd_entry = pmdp_get_lockless(pmd);
-	if (pmd_leaf(pmd_entry))
-		return udmabuf_skip_leaf(frames, addr, PMD_SIZE, end);
-	if (pmd_none(pmd_entry) &&
-	    udmabuf_map_order(addr, pfn, len, orders & BIT(PMD_ORDER)))
-		return udmabuf_put_leaf(vma, addr, pud, pmd, pfn, PMD_ORDER,
-					frames);
-	return 0;
-}
-#endif /* CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP */
 
 /* What udmabuf_set_pte() needs: the VMA, and where its frames come from. */
 struct udmabuf_pte_fill {
@@ -354,7 +268,8 @@ static int udmabuf_set_pte(pte_t *pte, unsigned long addr, void *data)
  * udmabuf_insert_ptes - map a stretch of pages with PTEs
  * @vma: the VMA
  * @addr: the address of the first page
- * @nr_pages: pages in the stretch, all inside one PMD's range
+ * @nr_pages: pages in the stretch, all inside one PMD's range, which no
+ *	PMD leaf maps or can come to map while the stretch is filled
  * @frames: the cursor that gives their frames, one page at a time
  *
  * One walk and one page-table lock for the stretch, where
@@ -386,75 +301,34 @@ static pgoff_t udmabuf_pages_to_boundary(unsigned long addr,
 	return (min(ALIGN(addr + 1, PMD_SIZE), end) - addr) >> PAGE_SHIFT;
 }
 
-#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
 /*
- * Map the block that starts at @addr, up to @end at most: at a PMD
- * boundary a huge leaf where the frames allow (or the leaf already
- * there), else PTEs up to the next PMD boundary.
- *
- * Return: the pages done, or 0 if they could not be mapped.
- */
-static pgoff_t udmabuf_map_block(struct vm_area_struct *vma,
-				 unsigned long addr, unsigned long end,
-				 struct udmabuf_pfn_run *frames,
-				 unsigned long orders)
-{
-	pgoff_t count = udmabuf_pages_to_boundary(addr, end);
-	long done;
-
-	if (IS_ALIGNED(addr, PMD_SIZE)) {
-		done = udmabuf_map_huge(vma, addr, end, frames, orders);
-		if (done)
-			return done < 0 ? 0 : done;
-	}
-	return udmabuf_insert_ptes(vma, addr, count, frames) ? 0 : count;
-}
-#else
-static unsigned long udmabuf_huge_orders(struct vm_area_struct *vma)
-{
-	return 0;
-}
-
-static pgoff_t udmabuf_map_block(struct vm_area_struct *vma,
-				 unsigned long addr, unsigned long end,
-				 struct udmabuf_pfn_run *frames,
-				 unsigned long orders)
-{
-	pgoff_t count = udmabuf_pages_to_boundary(addr, end);
-
-	return udmabuf_insert_ptes(vma, addr, count, frames) ? 0 : count;
-}
-#endif /* CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP */
-
-/*
- * Map the whole VMA, as far as it goes, a PMD's range at a time: with a
- * huge leaf where the frames allow, else with PTEs from one walk. A
- * resched point and a fatal-signal check come at each PMD boundary, so a
- * buffer of gigabytes does not hold the CPU, however its runs are cut. A
- * stretch that cannot be mapped ends the walk: it and those after it are
- * left for later faults.
+ * Map every page of the VMA outside leaf blocks with PTEs, a PMD's range
+ * at a time, the leaf blocks being the huge fault handler's. A resched
+ * point and a fatal-signal check come at each PMD boundary, so a buffer of
+ * gigabytes does not hold the CPU, however its runs are cut. A stretch
+ * that cannot be mapped ends the walk: it and those after it are left for
+ * later faults.
  */
 static void udmabuf_prefault(struct vm_area_struct *vma,
 			     const struct udmabuf_slices *slices)
 {
-	unsigned long orders = udmabuf_huge_orders(vma);
-	unsigned long addr = vma->vm_start;
+	unsigned long addr = vma->vm_start, pfn;
 	struct udmabuf_pfn_run frames;
-	pgoff_t done;
+	pgoff_t count, len;
 
 	udmabuf_pfn_run_start(&frames, slices, vma->vm_pgoff, vma_pages(vma),
 			      0);
-	while (addr < vma->vm_end) {
-		done = udmabuf_map_block(vma, addr, vma->vm_end, &frames,
-					 orders);
-		if (!done)
+	while (addr < vma->vm_end &&
+	       udmabuf_pfn_run_peek(&frames, &pfn, &len)) {
+		count = udmabuf_pages_to_boundary(addr, vma->vm_end);
+		if (udmabuf_block_is_leaf(vma, addr, pfn, len))
+			udmabuf_skip_frames(&frames, count);
+		else if (udmabuf_insert_ptes(vma, addr, count, &frames))
 			return;
-		addr += done << PAGE_SHIFT;
-		if (IS_ALIGNED(addr, PMD_SIZE)) {
-			if (fatal_signal_pending(current))
-				return;
-			cond_resched();
-		}
+		addr += count << PAGE_SHIFT;
+		if (fatal_signal_pending(current))
+			return;
+		cond_resched();
 	}
 }
 
@@ -468,16 +342,32 @@ static bool udmabuf_vma_fits(struct vm_area_struct *vma,
 					     vma_pages(vma));
 }
 
+/* Start @frames at the page of @vma that @addr maps, for @count pages. */
+static void udmabuf_frames_at(struct udmabuf_pfn_run *frames,
+			      struct vm_area_struct *vma, unsigned long addr,
+			      pgoff_t count)
+{
+	const struct udmabuf *ubuf = vma->vm_private_data;
+
+	udmabuf_pfn_run_start(frames, &ubuf->slices, vma->vm_pgoff +
+			      ((addr - vma->vm_start) >> PAGE_SHIFT), count, 0);
+}
+
 /*
  * The buffer's memory is pinned for its whole life, so there is nothing to
  * fault in lazily. The first fault maps the faulting page, then the rest of
- * the VMA as a best effort: touching all of it costs one fault instead of
- * one per page, and only the faulting page can fail the access.
+ * the VMA outside leaf blocks as a best effort: touching all of it costs
+ * one fault instead of one per page, and only the faulting page can fail
+ * the access. A fault inside a leaf block comes here only where huge
+ * entries are refused (MADV_NOHUGEPAGE, PR_SET_THP_DISABLE): it maps that
+ * block's pages, the PMD entry being a page table by then, and leaves the
+ * other leaf blocks to their own faults.
  */
 static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct udmabuf *ubuf = vma->vm_private_data;
+	unsigned long block = ALIGN_DOWN(vmf->address, PMD_SIZE);
 	struct udmabuf_pfn_run run;
 	unsigned long pfn;
 	pgoff_t len;
@@ -489,63 +379,65 @@ static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 	udmabuf_pfn_run_start(&run, &ubuf->slices, vmf->pgoff, 1, 1);
 	udmabuf_pfn_run_next(&run, &pfn, &len);
 	ret = vmf_insert_pfn(vma, vmf->address, pfn);
-	if (ret == VM_FAULT_NOPAGE)
-		udmabuf_prefault(vma, &ubuf->slices);
+	/* A racing huge fault put a leaf there: it maps the page. */
+	if (ret == VM_FAULT_OOM && vmf->pmd &&
+	    pmd_leaf(pmdp_get_lockless(vmf->pmd)))
+		return VM_FAULT_NOPAGE;
+	if (ret != VM_FAULT_NOPAGE)
+		return ret;
+
+	if (block >= vma->vm_start) {
+		len = udmabuf_pages_to_boundary(block, vma->vm_end);
+		udmabuf_frames_at(&run, vma, block, len);
+		if (udmabuf_pfn_run_peek(&run, &pfn, &len) &&
+		    udmabuf_block_is_leaf(vma, block, pfn, len)) {
+			udmabuf_insert_ptes(vma, block, PMD_SIZE >> PAGE_SHIFT,
+					    &run);
+			return ret;
+		}
+	}
+	udmabuf_prefault(vma, &ubuf->slices);
 	return ret;
 }
 
-#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
+#ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
 /*
  * The core asks for a block when the faulting address's PUD or PMD entry
- * is empty and the VMA allows huge mappings. The block must lie inside the
- * VMA and show contiguous frames aligned as its address is; otherwise the
- * core falls back to the next smaller size, and at last to .fault. Either
- * way the first fault goes on to map the rest of the VMA.
+ * is empty and the VMA allows huge mappings, and for a PMD when a write
+ * hits a read-only leaf. Only a PMD-sized leaf block gets a leaf, and only
+ * into an empty entry: 6.12's mm cannot move, protect or split PUD leaves
+ * of a PFN mapping, and a write to a read-only leaf falls back to PTEs
+ * (the core splits the leaf first). The write bit comes from the VMA's
+ * protection, as for PTEs. The rest of the VMA is left to its own faults:
+ * only the core's fault path may put a leaf.
  */
 static vm_fault_t udmabuf_vm_huge_fault(struct vm_fault *vmf,
 					unsigned int order)
 {
 	struct vm_area_struct *vma = vmf->vma;
-	struct udmabuf *ubuf = vma->vm_private_data;
-	unsigned long size = PAGE_SIZE << order;
-	unsigned long addr = ALIGN_DOWN(vmf->address, size);
+	unsigned long addr = ALIGN_DOWN(vmf->address, PMD_SIZE);
 	struct udmabuf_pfn_run run;
 	unsigned long pfn;
 	pgoff_t len;
-	vm_fault_t ret;
 
-	if (!udmabuf_vma_fits(vma, ubuf))
+	if (!udmabuf_vma_fits(vma, vma->vm_private_data))
 		return VM_FAULT_SIGBUS;
-	if (!(udmabuf_huge_orders(vma) & BIT(order)) ||
-	    addr < vma->vm_start || addr + size > vma->vm_end)
+	if (order != PMD_ORDER || addr < vma->vm_start ||
+	    addr + PMD_SIZE > vma->vm_end)
 		return VM_FAULT_FALLBACK;
 
-	udmabuf_pfn_run_start(&run, &ubuf->slices,
-			      vma->vm_pgoff +
-			      ((addr - vma->vm_start) >> PAGE_SHIFT),
-			      1UL << order, 0);
-	udmabuf_pfn_run_next(&run, &pfn, &len);
-	if (udmabuf_map_order(addr, pfn, len, BIT(order)) != order)
+	udmabuf_frames_at(&run, vma, addr, PMD_SIZE >> PAGE_SHIFT);
+	if (!udmabuf_pfn_run_peek(&run, &pfn, &len) ||
+	    !udmabuf_block_is_leaf(vma, addr, pfn, len) ||
+	    !pmd_none(pmdp_get_lockless(vmf->pmd)))
 		return VM_FAULT_FALLBACK;
-
-	/* The core found the entry empty and holds its table for us. */
-#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
-	if (order == PUD_ORDER)
-		ret = vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV),
-					 vmf->flags & FAULT_FLAG_WRITE);
-	else
-#endif
-		ret = vmf_insert_pfn_pmd(vmf, __pfn_to_pfn_t(pfn, PFN_DEV),
-					 vmf->flags & FAULT_FLAG_WRITE);
-	if (ret == VM_FAULT_NOPAGE)
-		udmabuf_prefault(vma, &ubuf->slices);
-	return ret;
+	return vmf_insert_pfn_pmd(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), false);
 }
 #endif
 
 static const struct vm_operations_struct udmabuf_vm_ops = {
 	.fault = udmabuf_vm_fault,
-#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
+#ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
 	.huge_fault = udmabuf_vm_huge_fault,
 #endif
 };
@@ -618,26 +510,42 @@ static void udmabuf_setup_dma(void)
 		pr_warn("no DMA mask (%d): DMA_BUF_IOCTL_SYNC will fail\n", ret);
 }
 
-/*
- * Each end of a CPU access bracket syncs the caches through a mapping for
- * the misc device that lasts only as long as the sync. The sg table is made
- * by the first begin and kept until release; the mapping is not. Kept, it
- * would hold swiotlb or IOMMU space for the buffer's life, and the mappings
- * of buffers sharing a page would pile up on it: the DMA-API debugger
- * counts at most seven overlapping device-writable mappings of a cacheline
- * and WARNs past that. For the same reason the table names each page once,
- * however often the buffer does: the caches are synced per page, not per
- * place in the buffer.
+/* Serialises the misc device's mappings: at most one exists at a time. */
+static DEFINE_MUTEX(udmabuf_cpu_sync_lock);
+
+/**
+ * udmabuf_cpu_sync_needed - whether CPU access brackets have caches to sync
+ * @dev: the misc device, with its DMA setup done
  *
- * Mapping and sync are bidirectional, whatever the bracket's direction:
- * buffers that share pages map the same addresses for the misc device, and
- * the DMA-API debugger matches a sync to a mapping by address, size and
- * direction. Between two mappings that fit equally (both bidirectional,
- * neither in the sync's direction) it finds none, and reports a sync of
- * memory never mapped. A bidirectional sync does what both directions do,
- * so no bracket gets less than it asked for.
+ * Not where the device is coherent, and not where its mappings are forced
+ * through swiotlb: there a bracket would sync a bounce copy of the buffer
+ * and copy it back over the writes made meanwhile. Behind a KUnit static
+ * stub so that tests can take either path on any machine.
+ *
+ * Return: true if a bracket must map the buffer and sync it.
  */
-static int udmabuf_cpu_access(struct dma_buf *dmabuf, bool begin)
+VISIBLE_IF_KUNIT bool udmabuf_cpu_sync_needed(struct device *dev)
+{
+	KUNIT_STATIC_STUB_REDIRECT(udmabuf_cpu_sync_needed, dev);
+	return dma_dev_need_sync(dev) && !is_swiotlb_force_bounce(dev);
+}
+EXPORT_SYMBOL_IF_KUNIT(udmabuf_cpu_sync_needed);
+
+/*
+ * Each end of a CPU access bracket syncs the caches, in the bracket's own
+ * direction, through a mapping for the misc device that lasts only as long
+ * as the sync. The sg table is made by the first begin and kept until
+ * release; the mapping is not. Kept, it would hold swiotlb or IOMMU space
+ * for the buffer's life. For the same reason the table names each page
+ * once, however often the buffer does: the caches are synced per page,
+ * not per place in the buffer.
+ *
+ * Buffers may share pages, and the DMA-API debugger matches a sync to a
+ * mapping by address: one mapping of the misc device at a time, across
+ * all buffers, keeps every sync matched to its own mapping.
+ */
+static int udmabuf_cpu_access(struct dma_buf *dmabuf,
+			      enum dma_data_direction dir, bool begin)
 {
 	struct udmabuf *ubuf = dmabuf->priv;
 	struct device *dev = udmabuf_misc.this_device;
@@ -645,42 +553,52 @@ static int udmabuf_cpu_access(struct dma_buf *dmabuf, bool begin)
 	int ret;
 
 	guard(mutex)(&ubuf->cpu_sgt_lock);
+	if (!begin && !ubuf->cpu_begun)
+		return -EINVAL;
+	DO_ONCE_SLEEPABLE(udmabuf_setup_dma);
+	if (!udmabuf_cpu_sync_needed(dev)) {
+		ubuf->cpu_begun = true;
+		return 0;
+	}
+
 	sgt = ubuf->cpu_sgt;
 	if (!sgt) {
-		if (!begin)
-			return -EINVAL;
-		DO_ONCE_SLEEPABLE(udmabuf_setup_dma);
 		sgt = udmabuf_build_sgt(ubuf, dev, true);
 		if (IS_ERR(sgt))
 			return PTR_ERR(sgt);
 	}
-	ret = udmabuf_dma_map(dev, sgt, DMA_BIDIRECTIONAL,
-			      DMA_ATTR_SKIP_CPU_SYNC);
+	scoped_guard(mutex, &udmabuf_cpu_sync_lock) {
+		ret = udmabuf_dma_map(dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
+		if (!ret) {
+			if (begin)
+				dma_sync_sgtable_for_cpu(dev, sgt, dir);
+			else
+				dma_sync_sgtable_for_device(dev, sgt, dir);
+			dma_unmap_sgtable(dev, sgt, dir,
+					  DMA_ATTR_SKIP_CPU_SYNC);
+		}
+	}
 	if (ret) {
 		/* A first begin that fails leaves no bracket open. */
 		if (sgt != ubuf->cpu_sgt)
 			udmabuf_free_sgt(sgt);
 		return ret;
 	}
-	if (begin)
-		dma_sync_sgtable_for_cpu(dev, sgt, DMA_BIDIRECTIONAL);
-	else
-		dma_sync_sgtable_for_device(dev, sgt, DMA_BIDIRECTIONAL);
-	dma_unmap_sgtable(dev, sgt, DMA_BIDIRECTIONAL, DMA_ATTR_SKIP_CPU_SYNC);
 	ubuf->cpu_sgt = sgt;
+	ubuf->cpu_begun = true;
 	return 0;
 }
 
 static int udmabuf_begin_cpu_access(struct dma_buf *dmabuf,
 				    enum dma_data_direction dir)
 {
-	return udmabuf_cpu_access(dmabuf, true);
+	return udmabuf_cpu_access(dmabuf, dir, true);
 }
 
 static int udmabuf_end_cpu_access(struct dma_buf *dmabuf,
 				  enum dma_data_direction dir)
 {
-	return udmabuf_cpu_access(dmabuf, false);
+	return udmabuf_cpu_access(dmabuf, dir, false);
 }
 
 static struct udmabuf *udmabuf_alloc(void)
@@ -855,8 +773,15 @@ static bool udmabuf_hugetlb_hole(struct file *memfd,
  * before the pin. Called with the inode lock held shared, and returns
  * with it held; it drops the lock only to fill holes (fallocate() takes
  * it for writing), then checks the item again. Punching a hole takes the
- * lock too, so none appears until the pin is taken. A descriptor that
- * cannot fallocate (read-only) can still pin a range without holes.
+ * lock too, so none appears until the pin is taken.
+ *
+ * The file's own fallocate() is called, not vfs_fallocate(): filling the
+ * holes of a range the caller may read is what a read fault on it does,
+ * so a read-only descriptor pins a range with holes as it pins one
+ * without. The folios allocated stay in the file, as a fault's would,
+ * whether or not the create goes on to succeed. hugetlbfs stops filling
+ * at any pending signal; unless the signal is fatal, the ioctl is
+ * restarted once it is handled, and goes on from the holes left.
  */
 static int udmabuf_hugetlb_fill(struct file *memfd,
 				const struct udmabuf_create_item *item)
@@ -866,11 +791,15 @@ static int udmabuf_hugetlb_fill(struct file *memfd,
 
 	if (!is_file_hugepages(memfd) || !udmabuf_hugetlb_hole(memfd, item))
 		return 0;
+	if (!memfd->f_op->fallocate)
+		return -EBADFD;
 
 	inode_unlock_shared(inode);
-	ret = vfs_fallocate(memfd, FALLOC_FL_KEEP_SIZE, item->offset,
-			    item->size);
+	ret = memfd->f_op->fallocate(memfd, FALLOC_FL_KEEP_SIZE, item->offset,
+				     item->size);
 	inode_lock_shared(inode);
+	if (ret == -EINTR && !fatal_signal_pending(current))
+		return -ERESTARTNOINTR;
 	if (!ret)
 		ret = udmabuf_item_fits(memfd, item);
 	if (!ret && udmabuf_hugetlb_hole(memfd, item))
@@ -1037,6 +966,7 @@ udmabuf_read_request(unsigned int cmd, void __user *arg,
 		     struct udmabuf_create_item *single)
 {
 	struct udmabuf_create_list __user *list = arg;
+	struct udmabuf_create_item *items;
 	struct udmabuf_create create;
 	int limit;
 
@@ -1058,7 +988,16 @@ udmabuf_read_request(unsigned int cmd, void __user *arg,
 	limit = READ_ONCE(udmabuf_list_limit);
 	if (!head->count || limit < 0 || head->count > limit)
 		return ERR_PTR(-EINVAL);
-	return vmemdup_array_user(list->list, head->count, sizeof(*single));
+	/* Not vmemdup_array_user(): a raised limit may ask past INT_MAX. */
+	items = kvmalloc_array(head->count, sizeof(*items), UDMABUF_GFP);
+	if (!items)
+		return ERR_PTR(-ENOMEM);
+	if (copy_from_user(items, list->list, array_size(head->count,
+							 sizeof(*items)))) {
+		kvfree(items);
+		return ERR_PTR(-EFAULT);
+	}
+	return items;
 }
 
 /**

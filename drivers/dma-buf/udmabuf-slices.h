@@ -30,11 +30,13 @@ struct udmabuf_create_item;
 
 /*
  * For every allocation whose size the caller of the ioctl chooses: charged
- * to the caller's memory cgroup, and quiet when it fails, since a request
- * too large for the kernel is the caller's error (ENOMEM), not a reason
- * for a kernel warning.
+ * to the caller's memory cgroup, quiet when it fails, and failing rather
+ * than calling the OOM killer (of the cgroup or of the machine), since a
+ * request too large for the memory the caller may use is the caller's
+ * error (ENOMEM), not a reason for a warning or for killing a task.
  */
-#define UDMABUF_GFP		(GFP_KERNEL_ACCOUNT | __GFP_NOWARN)
+#define UDMABUF_GFP \
+	(GFP_KERNEL_ACCOUNT | __GFP_NOWARN | __GFP_RETRY_MAYFAIL)
 
 /* kvmalloc() refuses larger sizes (with a warning, without __GFP_NOWARN). */
 #define UDMABUF_MAX_ALLOC	((size_t)INT_MAX)

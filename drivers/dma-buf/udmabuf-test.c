@@ -780,15 +780,20 @@ static void insert_ptes_past_frames_test(struct kunit *test)
 	vm_munmap(mb.addr, mb.dmabuf->size);
 }
 
-/* Make a fatal signal pending for the test's thread, as a SIGKILL would. */
-static void raise_fatal_signal(void)
+/* Make signal @sig pending for the test's thread, as a kill() would. */
+static void raise_signal(int sig)
 {
 	unsigned long flags;
 
 	lock_task_sighand(current, &flags);
-	sigaddset(&current->pending.signal, SIGKILL);
+	sigaddset(&current->pending.signal, sig);
 	set_tsk_thread_flag(current, TIF_SIGPENDING);
 	unlock_task_sighand(current, &flags);
+}
+
+static void raise_fatal_signal(void)
+{
+	raise_signal(SIGKILL);
 }
 
 /*
@@ -1279,6 +1284,56 @@ static void hugetlb_unpopulated_memfd_test(struct kunit *test)
 #endif
 }
 
+/*
+ * hugetlbfs stops filling holes at any pending signal. A signal that is
+ * not fatal makes the create restart once it is handled (the caller never
+ * sees it fail), having pinned nothing; a fatal one fails it with EINTR.
+ * Neither leaves a pin or an allocation of the driver's behind.
+ */
+static void hugetlb_fill_under_signals_test(struct kunit *test)
+{
+#if IS_ENABLED(CONFIG_HUGETLBFS)
+	struct udmabuf_allocs allocs = udmabuf_test_allocs();
+	struct udmabuf_create_item item;
+	struct test_memfd *memfd;
+	struct dma_buf *dmabuf;
+	unsigned long free_pages;
+	struct hstate *h;
+	bool pending;
+
+	memfd = hugetlb_memfd(test, 2);
+	h = hstate_file(memfd->file);
+	udmabuf_test_release_files();
+	free_pages = READ_ONCE(h->free_huge_pages) -
+		     READ_ONCE(h->resv_huge_pages);
+	if (free_pages < 2)
+		kunit_skip(test, "fewer than 2 free hugetlb pages");
+	item = item_of(memfd, 0, 2 * HUGE_PAGES);
+
+	raise_signal(SIGUSR1);
+	dmabuf = udmabuf_create_dmabuf(&item, 1);
+	pending = signal_pending(current);
+	flush_signals(current);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(dmabuf), -ERESTARTNOINTR);
+	KUNIT_EXPECT_TRUE(test, pending);
+	udmabuf_test_expect_allocs(test, &allocs);
+
+	raise_fatal_signal();
+	dmabuf = udmabuf_create_dmabuf(&item, 1);
+	flush_signals(current);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(dmabuf), -EINTR);
+	udmabuf_test_expect_allocs(test, &allocs);
+
+	/* Handled, the signal is gone: the restarted create fills and pins. */
+	dmabuf = create_ok(test, &item, 1);
+	KUNIT_EXPECT_EQ(test, dmabuf->size, SZ_4M);
+	put_now(test, dmabuf);
+	udmabuf_test_expect_allocs(test, &allocs);
+#else
+	kunit_skip(test, "no hugetlbfs in this kernel");
+#endif
+}
+
 #ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
 /* What maps a user address: nothing, a PTE, or a PMD or PUD leaf. */
 enum map_level { MAPPED_NONE, MAPPED_PTE, MAPPED_PMD, MAPPED_PUD };
@@ -1362,6 +1417,14 @@ static void expect_mapping(struct kunit *test, unsigned long addr,
 	KUNIT_EXPECT_EQ(test, pte_pages, nr_pages - (end_pmd - first_pmd));
 }
 
+static void expect_unmapped(struct kunit *test, unsigned long addr)
+{
+	unsigned long pfn = 0;
+
+	KUNIT_EXPECT_EQ_MSG(test, mapping_at(addr, &pfn), MAPPED_NONE,
+			    "at %#lx: pfn %#lx", addr, pfn);
+}
+
 /*
  * What madvise(MADV_NOHUGEPAGE) does to the VMA at @addr, then zap its
  * @nr_pages pages from @addr on.
@@ -1409,13 +1472,14 @@ KUNIT_ARRAY_PARAM(huge_backing, huge_backings, huge_backing_desc);
 
 /*
  * A buffer of one page, two whole 2 MiB folios and five pages, mapped so
- * that the folios land on 2 MiB-aligned addresses: the first fault (in
- * the second folio) maps each folio with one PMD leaf and the other pages
- * with PTEs, every page at its own frame, and takes no reference. Half a
- * PMD unmapped splits it: the rest reads right after one more fault, and
- * a refault where huge entries are refused steps over the leaf left. The
- * same buffer mapped one page off the alignment gets PTEs only, and a PMD
- * whose place a page table holds already gets PTEs too.
+ * that the folios land on 2 MiB-aligned addresses: a fault in a folio maps
+ * it with one PMD leaf and nothing else; a fault on another page maps it
+ * and every page outside the folios with PTEs. Every page shows its own
+ * frame, and no reference is taken. Half a PMD unmapped splits it: the
+ * rest reads right after one more fault, and a refault where huge entries
+ * are refused steps over the leaf left. The same buffer mapped one page
+ * off the alignment gets PTEs only, in one fault, and a folio whose PMD
+ * place a page table holds already gets PTEs too.
  */
 static void huge_mapping_test(struct kunit *test)
 {
@@ -1464,7 +1528,13 @@ static void huge_mapping_test(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, addr, aligned - PAGE_SIZE);
 	expect_user_bytes(test, addr + PAGE_SIZE + 3 * SZ_1M,
 			  want + PAGE_SIZE + 3 * SZ_1M, 1, 1);
-	expect_user_bytes(test, addr, want, len, 0);
+	expect_mapping(test, addr + PAGE_SIZE + SZ_2M, pfns + 1 + HUGE_PAGES,
+		       HUGE_PAGES, 0, HUGE_PAGES);
+	expect_unmapped(test, addr);
+	expect_unmapped(test, addr + PAGE_SIZE);
+	expect_unmapped(test, addr + len - PAGE_SIZE);
+	/* Page 0 maps it and the last five; the first folio faults alone. */
+	expect_user_bytes(test, addr, want, len, 2);
 	expect_mapping(test, addr, pfns, nr_pages, 1, 1 + 2 * HUGE_PAGES);
 	expect_pins(test, memfd, pinned, NULL);
 
@@ -1499,16 +1569,19 @@ static void huge_mapping_test(struct kunit *test)
 
 	/*
 	 * Aligned again, a first fault that maps a page of the first folio
-	 * (as .fault does after a failed huge fault) leaves a PTE table in
-	 * that PMD's place: that folio gets PTEs, the second a PMD leaf.
+	 * (as .fault does where huge entries are refused) leaves a PTE table
+	 * in that PMD's place and fills it, and only it: that folio gets
+	 * PTEs; the second a PMD leaf on its own fault, and the pages around
+	 * them PTEs on theirs.
 	 */
 	addr = kunit_vm_mmap(test, dmabuf->file, aligned - PAGE_SIZE, len,
 			     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, 0);
 	KUNIT_ASSERT_EQ(test, addr, aligned - PAGE_SIZE);
 	KUNIT_EXPECT_EQ(test, 0, call_fault(addr + 6 * PAGE_SIZE));
+	expect_mapping(test, addr + PAGE_SIZE, pfns + 1, HUGE_PAGES, 0, 0);
+	expect_user_bytes(test, addr, want, len, 2);
 	expect_mapping(test, addr, pfns, nr_pages, 1 + HUGE_PAGES,
 		       1 + 2 * HUGE_PAGES);
-	expect_user_bytes(test, addr, want, len, 0);
 	vm_munmap(area, len + 2 * SZ_2M);
 	expect_pins(test, memfd, pinned, NULL);
 
@@ -1553,14 +1626,31 @@ static void expect_block_mapping(struct kunit *test, unsigned long addr,
 }
 #endif
 
-/*
- * A buffer of one 1 GiB hugetlb folio, where the CPU has 1 GiB leaves:
- * mapped at a 1 GiB boundary, one fault maps it with a single PUD leaf;
- * at a 2 MiB boundary, with PMD leaves. Neither takes a reference.
- */
-static void pud_mapping_test(struct kunit *test)
+#if defined(CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP) && IS_ENABLED(CONFIG_HUGETLBFS)
+/* Read a byte of each 2 MiB of @len bytes at @addr: @faults faults. */
+static void touch_blocks(struct kunit *test, unsigned long addr,
+			 unsigned long len, unsigned long faults)
 {
-#if defined(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP) && IS_ENABLED(CONFIG_HUGETLBFS)
+	unsigned long before = current->min_flt + current->maj_flt, off;
+	u8 byte;
+
+	for (off = 0; off < len; off += SZ_2M)
+		KUNIT_ASSERT_EQ(test, 0, get_user(byte, (u8 __user *)addr + off));
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - before,
+			faults);
+}
+#endif
+
+/*
+ * A buffer of one 1 GiB hugetlb folio, mapped at a 1 GiB boundary: 6.12's
+ * mm cannot move, protect or split a PUD leaf of a PFN mapping, so the
+ * buffer maps with PMD leaves, one per fault, each at its own frame, and
+ * no PUD leaf ever; the same at a 2 MiB boundary. Neither takes a
+ * reference.
+ */
+static void gigantic_folio_mapping_test(struct kunit *test)
+{
+#if defined(CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP) && IS_ENABLED(CONFIG_HUGETLBFS)
 	struct udmabuf_create_item item;
 	struct test_memfd *memfd;
 	unsigned long area, addr, pfn;
@@ -1569,8 +1659,6 @@ static void pud_mapping_test(struct kunit *test)
 	struct file *file;
 	int pins;
 
-	if (!arch_vmap_pud_supported(PAGE_KERNEL))
-		kunit_skip(test, "this CPU has no 1 GiB leaves");
 	memfd = hugetlb_memfd_of(test, SZ_1G, PUD_SHIFT);
 	file = memfd->file;
 	item = item_of(memfd, 0, memfd->nr_pages);
@@ -1595,7 +1683,8 @@ static void pud_mapping_test(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, addr, ALIGN(area, SZ_1G));
 	expect_user_bytes(test, addr + SZ_1G / 2, folio_address(folio) +
 			  SZ_1G / 2, 1, 1);
-	expect_block_mapping(test, addr, pfn, SZ_1G >> PAGE_SHIFT, MAPPED_PUD);
+	touch_blocks(test, addr, SZ_1G, SZ_1G / SZ_2M - 1);
+	expect_block_mapping(test, addr, pfn, SZ_1G >> PAGE_SHIFT, MAPPED_PMD);
 	vm_munmap(addr, SZ_1G);
 
 	/* 2 MiB-aligned only: the folio's last 1 GiB - 2 MiB, by PMDs. */
@@ -1604,6 +1693,7 @@ static void pud_mapping_test(struct kunit *test)
 			     MAP_SHARED | MAP_FIXED, SZ_2M);
 	KUNIT_ASSERT_EQ(test, addr, ALIGN(area, SZ_1G) + SZ_2M);
 	expect_user_bytes(test, addr, folio_address(folio) + SZ_2M, 1, 1);
+	touch_blocks(test, addr, SZ_1G - SZ_2M, SZ_1G / SZ_2M - 2);
 	expect_block_mapping(test, addr, pfn + HUGE_PAGES,
 			     (SZ_1G - SZ_2M) >> PAGE_SHIFT, MAPPED_PMD);
 	vm_munmap(area, 2UL * SZ_1G);
@@ -1611,7 +1701,7 @@ static void pud_mapping_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, folio_pins(folio), pins);
 	folio_put(folio);
 #else
-	kunit_skip(test, "no 1 GiB PFN mappings or no hugetlbfs");
+	kunit_skip(test, "no huge PFN mappings or no hugetlbfs");
 #endif
 }
 
@@ -1640,7 +1730,7 @@ static void cpu_access_test(struct kunit *test)
 		kunit_skip(test, "no DMA mapping here: %d", ret);
 	}
 	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf, DMA_TO_DEVICE));
-	/* Any direction after the first: the mapping is bidirectional. */
+	/* Any direction, each bracket end on its own. */
 	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
 							  DMA_BIDIRECTIONAL));
 	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
@@ -1704,6 +1794,42 @@ static void map_respects_device_segments_test(struct kunit *test)
 #else
 	kunit_skip(test, "no hugetlbfs in this kernel");
 #endif
+}
+
+/*
+ * A device whose segments or segment boundaries are shorter than a page
+ * cannot take a buffer of whole pages: its map is refused with -EINVAL,
+ * without a warning, and leaves nothing allocated.
+ */
+static void map_refuses_segments_below_a_page_test(struct kunit *test)
+{
+	struct device *devs[] = {
+		importer_device(test, PAGE_SIZE / 2, ULONG_MAX),
+		importer_device(test, UINT_MAX, PAGE_SIZE / 2 - 1),
+	};
+	struct test_memfd *memfd = sealed_memfd(test, 2);
+	struct udmabuf_create_item item = item_of(memfd, 0, 2);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	struct udmabuf_allocs allocs = udmabuf_test_allocs();
+	bool tainted = test_taint(TAINT_WARN);
+	struct dma_buf_attachment *attach;
+	struct sg_table *sgt;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(devs); i++) {
+		attach = dma_buf_attach(dmabuf, devs[i]);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
+		sgt = dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
+		KUNIT_EXPECT_EQ_MSG(test, PTR_ERR_OR_ZERO(sgt), -EINVAL,
+				    "device %u", i);
+		if (!IS_ERR(sgt))
+			dma_buf_unmap_attachment_unlocked(attach, sgt,
+							  DMA_TO_DEVICE);
+		dma_buf_detach(dmabuf, attach);
+	}
+	if (!tainted)
+		KUNIT_EXPECT_FALSE(test, test_taint(TAINT_WARN));
+	udmabuf_test_expect_allocs(test, &allocs);
 }
 
 static struct sg_table *map_importer(struct kunit *test,
@@ -1928,6 +2054,88 @@ static void cpu_access_syncs_each_page_once_test(struct kunit *test)
 	udmabuf_test_expect_allocs(test, &allocs);
 }
 
+static unsigned int dma_maps;
+static enum dma_data_direction dma_map_dirs[8];
+
+/* dma_map_sgtable(), remembering each call's direction. */
+static int dma_map_recording(struct device *dev, struct sg_table *sgt,
+			     enum dma_data_direction dir, unsigned long attrs)
+{
+	if (dma_maps < ARRAY_SIZE(dma_map_dirs))
+		dma_map_dirs[dma_maps] = dir;
+	dma_maps++;
+	return dma_map_sgtable(dev, sgt, dir, attrs);
+}
+
+static bool cpu_sync_never(struct device *dev)
+{
+	return false;
+}
+
+/*
+ * Each end of a bracket maps and syncs in the direction it names, not in
+ * the first one's nor always both ways: a write-only begin must not copy
+ * a bounce buffer back over the buffer, nor invalidate caches.
+ */
+static void cpu_access_keeps_direction_test(struct kunit *test)
+{
+	static const enum dma_data_direction dirs[] = {
+		DMA_TO_DEVICE, DMA_FROM_DEVICE, DMA_BIDIRECTIONAL,
+	};
+	struct test_memfd *memfd = sealed_memfd(test, 2);
+	struct udmabuf_create_item item = item_of(memfd, 0, 2);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	unsigned int i;
+
+	dma_maps = 0;
+	kunit_activate_static_stub(test, udmabuf_dma_map, dma_map_recording);
+	for (i = 0; i < ARRAY_SIZE(dirs); i++) {
+		if (dma_buf_begin_cpu_access(dmabuf, dirs[i]))
+			kunit_skip(test, "no DMA mapping here");
+		KUNIT_EXPECT_EQ(test, 0,
+				dma_buf_end_cpu_access(dmabuf, dirs[i]));
+	}
+	kunit_deactivate_static_stub(test, udmabuf_dma_map);
+	KUNIT_ASSERT_EQ(test, dma_maps, 2 * ARRAY_SIZE(dirs));
+	for (i = 0; i < 2 * ARRAY_SIZE(dirs); i++)
+		KUNIT_EXPECT_EQ_MSG(test, dma_map_dirs[i], dirs[i / 2],
+				    "map %u", i);
+}
+
+/*
+ * Where the misc device has nothing to sync (coherent, or bounced by
+ * swiotlb), brackets map nothing and allocate nothing, and an end
+ * without a begin is still refused.
+ */
+static void cpu_access_with_nothing_to_sync_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 2);
+	struct udmabuf_create_item item = item_of(memfd, 0, 2);
+	struct udmabuf_allocs allocs = udmabuf_test_allocs();
+	struct dma_buf *dmabuf;
+	struct udmabuf *ubuf;
+
+	kunit_activate_static_stub(test, udmabuf_cpu_sync_needed,
+				   cpu_sync_never);
+	dma_maps = 0;
+	kunit_activate_static_stub(test, udmabuf_dma_map, dma_map_recording);
+	dmabuf = create_ok(test, &item, 1);
+	ubuf = dmabuf->priv;
+	KUNIT_EXPECT_EQ(test, -EINVAL,
+			dma_buf_end_cpu_access(dmabuf, DMA_TO_DEVICE));
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
+							  DMA_FROM_DEVICE));
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
+							DMA_FROM_DEVICE));
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
+							  DMA_TO_DEVICE));
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf, DMA_TO_DEVICE));
+	KUNIT_EXPECT_EQ(test, dma_maps, 0);
+	KUNIT_EXPECT_NULL(test, ubuf->cpu_sgt);
+	put_now(test, dmabuf);
+	udmabuf_test_expect_allocs(test, &allocs);
+}
+
 /* Eight threads begin CPU access on one fresh buffer at once. */
 struct sync_racer {
 	struct work_struct work;
@@ -1937,6 +2145,7 @@ struct sync_racer {
 
 struct sync_race {
 	struct sync_racer racer[8];
+	struct kunit *test;
 	struct dma_buf *dmabuf;
 	struct completion go;
 	atomic_t waiting;
@@ -1947,6 +2156,8 @@ static void sync_race_work(struct work_struct *work)
 	struct sync_racer *racer = container_of(work, struct sync_racer, work);
 	struct sync_race *race = racer->race;
 
+	/* The test's static stubs apply to its workers too. */
+	current->kunit_test = race->test;
 	/* Wait (sleeping, so all can start) until every thread is here. */
 	if (atomic_dec_and_test(&race->waiting))
 		complete_all(&race->go);
@@ -1955,6 +2166,7 @@ static void sync_race_work(struct work_struct *work)
 	if (!racer->ret)
 		racer->ret = dma_buf_end_cpu_access(race->dmabuf,
 						    DMA_FROM_DEVICE);
+	current->kunit_test = NULL;
 }
 
 /*
@@ -1977,6 +2189,7 @@ static void first_sync_race_test(struct kunit *test)
 	wq = alloc_workqueue("udmabuf-kunit-race", WQ_UNBOUND,
 			     ARRAY_SIZE(race->racer));
 	KUNIT_ASSERT_NOT_NULL(test, wq);
+	race->test = test;
 	race->dmabuf = create_ok(test, &item, 1);
 	ubuf = race->dmabuf->priv;
 	init_completion(&race->go);
@@ -2216,6 +2429,31 @@ static void ioctl_list_count_refused_test(struct kunit *test)
 	KUNIT_ASSERT_GE(test, fd, 0);
 	close_now(fd);
 	expect_unpinned(test, memfd, before);
+}
+
+/*
+ * A list_limit raised past what kvmalloc() takes: a list whose items
+ * would fill more than INT_MAX bytes fails with ENOMEM, without the
+ * warning kvmalloc() gives such sizes, before any item is read.
+ */
+static void ioctl_list_past_int_max_test(struct kunit *test)
+{
+	struct udmabuf_create_list head = {
+		.count = INT_MAX / sizeof(struct udmabuf_create_item) + 1,
+	};
+	bool tainted = test_taint(TAINT_WARN);
+	unsigned long addr;
+
+	set_param(test, &udmabuf_list_limit, INT_MAX);
+	addr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			     MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+	KUNIT_ASSERT_EQ(test, 0, copy_to_user((void __user *)addr, &head,
+					      sizeof(head)));
+	KUNIT_EXPECT_EQ(test, -ENOMEM,
+			udmabuf_ioctl(NULL, UDMABUF_CREATE_LIST, addr));
+	if (!tainted)
+		KUNIT_EXPECT_FALSE(test, test_taint(TAINT_WARN));
 }
 
 /*
@@ -2922,19 +3160,24 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(thp_items_inside_huge_folios_test),
 	KUNIT_CASE(hugetlb_items_inside_huge_folios_test),
 	KUNIT_CASE(hugetlb_unpopulated_memfd_test),
+	KUNIT_CASE(hugetlb_fill_under_signals_test),
 	KUNIT_CASE_PARAM(huge_mapping_test, huge_backing_gen_params),
-	KUNIT_CASE_SLOW(pud_mapping_test),
+	KUNIT_CASE_SLOW(gigantic_folio_mapping_test),
 	KUNIT_CASE(cpu_access_test),
 	KUNIT_CASE(map_respects_device_segments_test),
+	KUNIT_CASE(map_refuses_segments_below_a_page_test),
 	KUNIT_CASE(cpu_access_and_importers_test),
 	KUNIT_CASE(cpu_access_buffers_sharing_pages_test),
 	KUNIT_CASE(cpu_access_keeps_no_mapping_test),
 	KUNIT_CASE(cpu_access_syncs_each_page_once_test),
+	KUNIT_CASE(cpu_access_keeps_direction_test),
+	KUNIT_CASE(cpu_access_with_nothing_to_sync_test),
 	KUNIT_CASE(first_sync_race_test),
 	KUNIT_CASE_PARAM(refusal_test, refusal_gen_params),
 	KUNIT_CASE(ioctl_create_list_test),
 	KUNIT_CASE(ioctl_create_test),
 	KUNIT_CASE(ioctl_list_count_refused_test),
+	KUNIT_CASE(ioctl_list_past_int_max_test),
 	KUNIT_CASE(ioctl_list_items_unreadable_test),
 	KUNIT_CASE(limits_test),
 	KUNIT_CASE(pin_failure_at_each_call_test),
@@ -2955,8 +3198,25 @@ static struct kunit_case udmabuf_cases[] = {
 	{}
 };
 
+static bool cpu_sync_always(struct device *dev)
+{
+	return true;
+}
+
+/*
+ * CPU brackets take their mapping path on every machine, coherent or not,
+ * unless a test says otherwise.
+ */
+static int udmabuf_test_init(struct kunit *test)
+{
+	kunit_activate_static_stub(test, udmabuf_cpu_sync_needed,
+				   cpu_sync_always);
+	return 0;
+}
+
 static struct kunit_suite udmabuf_suite = {
 	.name = "udmabuf",
+	.init = udmabuf_test_init,
 	.test_cases = udmabuf_cases,
 };
 
