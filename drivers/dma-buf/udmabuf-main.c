@@ -115,8 +115,8 @@ static struct sg_table *udmabuf_build_sgt(struct udmabuf *ubuf,
 	struct sg_table *sgt;
 	int ret;
 
-	/* Every segment holds at least one whole page of the buffer. */
-	if (max_segment < PAGE_SIZE ||
+	/* Every segment holds a whole page of the buffer (0: no limit). */
+	if ((max_segment && max_segment < PAGE_SIZE) ||
 	    dma_get_seg_boundary(dev) < PAGE_SIZE - 1)
 		return ERR_PTR(-EINVAL);
 
@@ -358,8 +358,9 @@ static void udmabuf_frames_at(struct udmabuf_pfn_run *frames,
  * fault in lazily. The first fault maps the faulting page, then the rest of
  * the VMA outside leaf blocks as a best effort: touching all of it costs
  * one fault instead of one per page, and only the faulting page can fail
- * the access. A fault inside a leaf block comes here only where huge
- * entries are refused (MADV_NOHUGEPAGE, PR_SET_THP_DISABLE): it maps that
+ * the access. A fault inside a leaf block comes here where huge entries
+ * are refused (MADV_NOHUGEPAGE, PR_SET_THP_DISABLE), where a write found
+ * the block's leaf read-only, or after a racing fault: it maps that
  * block's pages, the PMD entry being a page table by then, and leaves the
  * other leaf blocks to their own faults.
  */
@@ -379,10 +380,16 @@ static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 	udmabuf_pfn_run_start(&run, &ubuf->slices, vmf->pgoff, 1, 1);
 	udmabuf_pfn_run_next(&run, &pfn, &len);
 	ret = vmf_insert_pfn(vma, vmf->address, pfn);
-	/* A racing huge fault put a leaf there: it maps the page. */
-	if (ret == VM_FAULT_OOM && vmf->pmd &&
-	    pmd_leaf(pmdp_get_lockless(vmf->pmd)))
-		return VM_FAULT_NOPAGE;
+	/*
+	 * A racing huge fault put a leaf where the PTE table would go, or a
+	 * split took it away again: the access is retried.
+	 */
+	if (ret == VM_FAULT_OOM && vmf->pmd) {
+		pmd_t pmd = pmdp_get_lockless(vmf->pmd);
+
+		if (pmd_none(pmd) || pmd_leaf(pmd))
+			return VM_FAULT_NOPAGE;
+	}
 	if (ret != VM_FAULT_NOPAGE)
 		return ret;
 
@@ -404,11 +411,13 @@ static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 /*
  * The core asks for a block when the faulting address's PUD or PMD entry
  * is empty and the VMA allows huge mappings, and for a PMD when a write
- * hits a read-only leaf. Only a PMD-sized leaf block gets a leaf, and only
- * into an empty entry: 6.12's mm cannot move, protect or split PUD leaves
- * of a PFN mapping, and a write to a read-only leaf falls back to PTEs
- * (the core splits the leaf first). The write bit comes from the VMA's
- * protection, as for PTEs. The rest of the VMA is left to its own faults:
+ * hits a read-only leaf. Only a PMD-sized leaf block gets a leaf: 6.12
+ * splits the VMA of a PFN mapping at PMD level only and cannot move part
+ * of a PUD leaf, so PUDs fall back. The leaf goes only into an empty
+ * entry, with the VMA's protection: where that is read-only in a shared
+ * writable VMA (soft-dirty tracking), a write falls back to PTEs, which
+ * the core makes writable, and so does a write to a read-only leaf (the
+ * core then splits it). The rest of the VMA is left to its own faults:
  * only the core's fault path may put a leaf.
  */
 static vm_fault_t udmabuf_vm_huge_fault(struct vm_fault *vmf,
@@ -430,6 +439,9 @@ static vm_fault_t udmabuf_vm_huge_fault(struct vm_fault *vmf,
 	if (!udmabuf_pfn_run_peek(&run, &pfn, &len) ||
 	    !udmabuf_block_is_leaf(vma, addr, pfn, len) ||
 	    !pmd_none(pmdp_get_lockless(vmf->pmd)))
+		return VM_FAULT_FALLBACK;
+	if ((vmf->flags & FAULT_FLAG_WRITE) &&
+	    !pmd_write(pfn_pmd(pfn, vma->vm_page_prot)))
 		return VM_FAULT_FALLBACK;
 	return vmf_insert_pfn_pmd(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), false);
 }
@@ -495,7 +507,7 @@ static void udmabuf_vunmap(struct dma_buf *dmabuf, struct iosys_map *map)
  * it gets its DMA setup when the first bracket needs it: a 64-bit mask,
  * and segments as long as an sg entry holds (without DMA parameters a
  * device takes 64 KiB). Without a mask (no DMA API on the architecture)
- * DMA_BUF_IOCTL_SYNC fails with the mapping's error, once the warning
+ * there is nothing to sync through: brackets do nothing, once the warning
  * below is out; mmap, vmap and importers work all the same.
  */
 static void udmabuf_setup_dma(void)
@@ -507,10 +519,15 @@ static void udmabuf_setup_dma(void)
 	dma_set_max_seg_size(dev, UINT_MAX);
 	ret = dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64));
 	if (ret)
-		pr_warn("no DMA mask (%d): DMA_BUF_IOCTL_SYNC will fail\n", ret);
+		pr_warn("no DMA mask (%d): CPU access brackets will not sync\n",
+			ret);
 }
 
-/* Serialises the misc device's mappings: at most one exists at a time. */
+/*
+ * Under the DMA-API debugger, one mapping of the misc device at a time:
+ * buffers may share pages, and the debugger matches a sync to a mapping
+ * of the same address by best fit.
+ */
 static DEFINE_MUTEX(udmabuf_cpu_sync_lock);
 
 /**
@@ -531,18 +548,42 @@ VISIBLE_IF_KUNIT bool udmabuf_cpu_sync_needed(struct device *dev)
 }
 EXPORT_SYMBOL_IF_KUNIT(udmabuf_cpu_sync_needed);
 
+/* Map @sgt for the misc device, sync it one way, unmap it. */
+static int udmabuf_cpu_sync(struct device *dev, struct sg_table *sgt,
+			    enum dma_data_direction dir, bool for_cpu)
+{
+	int ret;
+
+	if (IS_ENABLED(CONFIG_DMA_API_DEBUG) &&
+	    mutex_lock_killable(&udmabuf_cpu_sync_lock))
+		return -EINTR;
+	ret = udmabuf_dma_map(dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
+	if (!ret) {
+		if (for_cpu)
+			dma_sync_sgtable_for_cpu(dev, sgt, dir);
+		else
+			dma_sync_sgtable_for_device(dev, sgt, dir);
+		dma_unmap_sgtable(dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
+	}
+	if (IS_ENABLED(CONFIG_DMA_API_DEBUG))
+		mutex_unlock(&udmabuf_cpu_sync_lock);
+	return ret;
+}
+
 /*
- * Each end of a CPU access bracket syncs the caches, in the bracket's own
- * direction, through a mapping for the misc device that lasts only as long
- * as the sync. The sg table is made by the first begin and kept until
- * release; the mapping is not. Kept, it would hold swiotlb or IOMMU space
- * for the buffer's life. For the same reason the table names each page
+ * Each end of a CPU access bracket syncs the caches through a mapping for
+ * the misc device that lasts only as long as the sync, so that the
+ * buffer holds no IOMMU space between brackets. The sg table is made by
+ * the first bracket that syncs and kept until release. It names each page
  * once, however often the buffer does: the caches are synced per page,
- * not per place in the buffer.
+ * and the DMA-API debugger counts at most seven overlapping mappings of a
+ * cacheline.
  *
- * Buffers may share pages, and the DMA-API debugger matches a sync to a
- * mapping by address: one mapping of the misc device at a time, across
- * all buffers, keeps every sync matched to its own mapping.
+ * A begin syncs in the bracket's direction, except a write-only one, for
+ * which syncing for the CPU does nothing. An end writes back what the CPU
+ * wrote: a read-only bracket's end cleans (DMA_TO_DEVICE) rather than
+ * invalidates, which would drop the lines of writers in brackets of their
+ * own.
  */
 static int udmabuf_cpu_access(struct dma_buf *dmabuf,
 			      enum dma_data_direction dir, bool begin)
@@ -556,10 +597,12 @@ static int udmabuf_cpu_access(struct dma_buf *dmabuf,
 	if (!begin && !ubuf->cpu_begun)
 		return -EINVAL;
 	DO_ONCE_SLEEPABLE(udmabuf_setup_dma);
-	if (!udmabuf_cpu_sync_needed(dev)) {
+	if (!udmabuf_cpu_sync_needed(dev) || (begin && dir == DMA_TO_DEVICE)) {
 		ubuf->cpu_begun = true;
 		return 0;
 	}
+	if (!begin && dir == DMA_FROM_DEVICE)
+		dir = DMA_TO_DEVICE;
 
 	sgt = ubuf->cpu_sgt;
 	if (!sgt) {
@@ -567,19 +610,9 @@ static int udmabuf_cpu_access(struct dma_buf *dmabuf,
 		if (IS_ERR(sgt))
 			return PTR_ERR(sgt);
 	}
-	scoped_guard(mutex, &udmabuf_cpu_sync_lock) {
-		ret = udmabuf_dma_map(dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
-		if (!ret) {
-			if (begin)
-				dma_sync_sgtable_for_cpu(dev, sgt, dir);
-			else
-				dma_sync_sgtable_for_device(dev, sgt, dir);
-			dma_unmap_sgtable(dev, sgt, dir,
-					  DMA_ATTR_SKIP_CPU_SYNC);
-		}
-	}
+	ret = udmabuf_cpu_sync(dev, sgt, dir, begin);
 	if (ret) {
-		/* A first begin that fails leaves no bracket open. */
+		/* A first bracket that fails leaves no table behind. */
 		if (sgt != ubuf->cpu_sgt)
 			udmabuf_free_sgt(sgt);
 		return ret;
@@ -806,9 +839,69 @@ static int udmabuf_hugetlb_fill(struct file *memfd,
 		ret = -EBUSY;
 	return ret;
 }
+
+/*
+ * Fill the holes of @item if its memfd is hugetlb, as @hugetlb then says.
+ * Only a signal fails it: anything else wrong with the item is left for
+ * the pin to find, so that a create fails with the first item's error.
+ */
+static int udmabuf_fill_item(const struct udmabuf_create_item *item,
+			     bool *hugetlb)
+{
+	struct file *memfd = fget(item->memfd);
+	struct inode *inode;
+	int ret = 0;
+
+	*hugetlb = memfd && is_file_hugepages(memfd);
+	if (*hugetlb) {
+		inode = file_inode(memfd);
+		inode_lock_shared(inode);
+		if (!udmabuf_item_fits(memfd, item))
+			ret = udmabuf_hugetlb_fill(memfd, item);
+		inode_unlock_shared(inode);
+	}
+	if (memfd)
+		fput(memfd);
+	return ret == -ERESTARTNOINTR || ret == -EINTR ? ret : 0;
+}
+
+/*
+ * Fill the holes of every hugetlb range before anything is pinned, so that
+ * a signal that stops a fill restarts the ioctl with no pins to take
+ * again, and the restarted ioctl goes on from the holes left. A range of
+ * the descriptor the range before it used, which was not hugetlb, is not
+ * looked at again (a list of many pages of one shmem memfd); the pin
+ * fills any hole it still meets, and reports what the fill could not do.
+ */
+static int udmabuf_fill_holes(const struct udmabuf_create_item *items,
+			      u32 count)
+{
+	struct udmabuf_create_item range;
+	bool hugetlb = false;
+	s64 last = -1;
+	u32 i = 0;
+	int ret;
+
+	while (i < count) {
+		i = udmabuf_item_run(items, count, i, &range);
+		if (range.memfd == last && !hugetlb)
+			continue;
+		ret = udmabuf_fill_item(&range, &hugetlb);
+		if (ret)
+			return ret;
+		last = range.memfd;
+	}
+	return 0;
+}
 #else
 static int udmabuf_hugetlb_fill(struct file *memfd,
 				const struct udmabuf_create_item *item)
+{
+	return 0;
+}
+
+static int udmabuf_fill_holes(const struct udmabuf_create_item *items,
+			      u32 count)
 {
 	return 0;
 }
@@ -899,7 +992,9 @@ EXPORT_SYMBOL_IF_KUNIT(udmabuf_export);
  * Return: the new dma-buf, or an ERR_PTR(): -EINVAL for a bad range, bad
  * seals or too large a buffer, -EBADFD for a descriptor that is not a
  * shmem or hugetlb memfd, -ENOMEM, -EINTR when a fatal signal came while
- * pinning, or the pin's error.
+ * pinning, -ERESTARTNOINTR when another signal stopped the filling of a
+ * hugetlb range's holes (the ioctl is restarted once it is handled), or
+ * the error of the pin or of the fill.
  */
 VISIBLE_IF_KUNIT struct dma_buf *
 udmabuf_create_dmabuf(const struct udmabuf_create_item *items, u32 count)
@@ -913,6 +1008,8 @@ udmabuf_create_dmabuf(const struct udmabuf_create_item *items, u32 count)
 	int ret = 0;
 
 	ret = udmabuf_count_pages(items, count, udmabuf_max_pages(), &nr_pages);
+	if (!ret)
+		ret = udmabuf_fill_holes(items, count);
 	if (ret)
 		return ERR_PTR(ret);
 
