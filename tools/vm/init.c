@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * PID 1 of the test VM: mount what the tests need, run the programs the
- * kernel command line names (udmabuf_vm=prog,prog:arg:arg,...), fence each one's
- * output with markers the host parses, then end QEMU (-no-reboot).
+ * PID 1 of the test VM: mount what the tests need (proc, sysfs, devtmpfs,
+ * tmpfs, cgroup2, debugfs), run the programs the kernel command line names
+ * (udmabuf_vm=prog,prog:arg:arg,...), fence each one's output with markers
+ * the host parses, then end QEMU (-no-reboot).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -48,6 +49,9 @@ int main(int argc, char **argv)
 	mount("sysfs", "/sys", "sysfs", 0, NULL);
 	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
 	mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
+	/* sysfs has both folders when the kernel has cgroups and debugfs. */
+	mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, NULL);
+	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	printf("==== VM UP\n");

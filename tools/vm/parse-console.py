@@ -6,11 +6,12 @@ Usage: parse-console.py LOG JSON_OUT LABEL
 
 init fences each program's output with "==== BEGIN name" and
 "==== END name exit=N" (or signal=N). Inside, TAP result lines
-("ok N name", "not ok N name", "... # SKIP") are cases. A program that
+("ok N name", "not ok N name", "... # SKIP") are cases; a program's TAP
+plan ("1..N"), if it prints one, must match them. A program that
 ends badly without a failed case, or never ends (crash, hang), counts as
 one failure. A kernel report anywhere in the log (a WARN, BUG, oops,
 KASAN, UBSAN, lockdep, DMA-API debugger, kmemleak, KFENCE, hung task or
-RCU stall line) fails
+RCU stall line...: tools/vm/kernel_reports.py has the list) fails
 the case "no kernel report". Writes kunit.py-style JSON for
 tools/kunit-total.py and prints a short report; exits 1 on any failure.
 """
@@ -19,14 +20,11 @@ import json
 import re
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in tools/vm
+import kernel_reports  # noqa: E402 (tools/vm/kernel_reports.py)
+
 RESULT = re.compile(r"^(not ok|ok) \d+ (.*?)(?:\s+#\s*(SKIP|skip).*)?$")
-REPORT = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|KASAN|UBSAN|"
-                    r"possible circular locking|possible recursive locking|"
-                    r"DEBUG_LOCKS_WARN_ON|DMA-API: (?!preallocated|debugging enabled)|"
-                    r"kmemleak: .*suspected memory leak|KFENCE: |"
-                    r"list_add corruption|list_del corruption|ODEBUG:|"
-                    r"blocked for more than|detected stall|"
-                    r"Bad page state")
+PLAN = re.compile(r"^1\.\.(\d+)")
 
 
 def parse(lines):
@@ -35,11 +33,13 @@ def parse(lines):
         line = raw.rstrip("\r\n")
         if line.startswith("==== BEGIN "):
             current = {"name": line[11:].strip(), "sub_groups": [],
-                       "test_cases": [], "end": None}
+                       "test_cases": [], "end": None, "plan": None}
             groups.append(current)
         elif line.startswith("==== END ") and current:
             current["end"] = line.split()[-1]
             current = None
+        elif current is not None and PLAN.match(line):
+            current["plan"] = int(PLAN.match(line).group(1))
         elif current is not None:
             m = RESULT.match(line.strip())
             if m and not line.startswith(" "):
@@ -48,6 +48,11 @@ def parse(lines):
                 current["test_cases"].append({"name": m.group(2),
                                               "status": status})
     for g in groups:
+        # A TAP plan ("1..N") is kept: fewer or more results fail.
+        ran = len(g["test_cases"])
+        if g["plan"] is not None and ran != g["plan"]:
+            g["test_cases"].append({"name": f"planned {g['plan']} cases, "
+                                    f"ran {ran}", "status": "FAIL"})
         failed = any(c["status"] == "FAIL" for c in g["test_cases"])
         if g["end"] != "exit=0" and not failed:
             why = g["end"] or "never ended (crash or timeout)"
@@ -64,15 +69,12 @@ def main(log, out, label):
     if not done:
         groups.append({"name": "vm", "sub_groups": [], "test_cases": [
             {"name": "VM reached the end of its programs", "status": "FAIL"}]})
-    reports = [l.rstrip() for l in lines if REPORT.search(l)]
+    reports = kernel_reports.scan(lines)
     for line in reports[:10]:
         print(f"{label}: kernel report: {line}")
     # The first report names the case, so a summary of failures shows it.
-    kernel_case = "no kernel report"
-    if reports:
-        kernel_case += f" (first of {len(reports)}: {reports[0].strip()[:160]})"
     groups.append({"name": "kernel", "sub_groups": [], "test_cases": [
-        {"name": kernel_case, "status": "FAIL" if reports else "PASS"}]})
+        kernel_reports.case(reports)]})
     bad = 0
     for g in groups:
         for c in g["test_cases"]:
@@ -84,6 +86,7 @@ def main(log, out, label):
         print(f"{label}: {g['name']}: {n['PASS']} passed, {n['FAIL']} failed, "
               f"{n['SKIP']} skipped")
         g.pop("end", None)
+        g.pop("plan", None)
     with open(out, "w") as f:
         json.dump({"name": label, "sub_groups": groups, "test_cases": []}, f,
                   indent=1)

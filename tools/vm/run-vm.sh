@@ -7,8 +7,10 @@
 #   OUT      work folder for userspace, initramfs, logs and results
 #   LABEL    name of this run in the results (e.g. vm, vm-stock)
 #   PROGRAMS comma-separated: demo, udmabuf (the tree's selftest),
-#            udmabuf-uapi (ours), bench, stress, migrate, client;
-#            name:arg:arg passes arguments
+#            udmabuf-uapi and udmabuf-mapping (ours), bench, stress,
+#            migrate, client;
+#            name:arg:arg passes arguments; bootcheck (is the VM the
+#            machine it should be?) always runs first
 # Environment: VM_EXTRA_LIST, a gen_init_cpio list of more files for the
 # initramfs (make client's QEMU); VM_QEMU_ARGS, more QEMU options.
 set -euo pipefail
@@ -44,6 +46,7 @@ build() { # output source...
 	fi
 }
 build init "$vm/init.c"
+build bootcheck "$vm/bootcheck.c"
 build demo "$vm/demo.c"
 if [ -f "$vm/bench.c" ]; then build bench "$vm/bench.c"; fi
 build stress "$vm/stress.c"
@@ -51,6 +54,7 @@ build migrate "$vm/migrate.c"
 build profile "$vm/profile.c"
 build udmabuf "$tree/tools/testing/selftests/drivers/dma-buf/udmabuf.c"
 build udmabuf-uapi "$self/udmabuf-uapi.c"
+build udmabuf-mapping "$self/udmabuf-mapping.c"
 build client "$vm/client.c"
 # make client's QEMU loads it (LD_PRELOAD) to count the items it passes.
 shim=$out/bin/udmabuf-shim.so
@@ -66,7 +70,8 @@ list=$out/initramfs.list
 	echo "nod /dev/console 0600 0 0 c 5 1"
 	for d in bin proc sys tmp; do echo "dir /$d 0755 0 0"; done
 	echo "file /init $out/bin/init 0755 0 0"
-	for p in demo bench udmabuf udmabuf-uapi stress migrate profile client; do
+	for p in bootcheck demo bench udmabuf udmabuf-uapi udmabuf-mapping stress \
+		migrate profile client; do
 		if [ -x "$out/bin/$p" ]; then
 			echo "file /bin/$p $out/bin/$p 0755 0 0"
 		fi
@@ -76,9 +81,23 @@ list=$out/initramfs.list
 "$kbuild/usr/gen_init_cpio" "$list" | gzip -1 >"$out/initramfs.cpio.gz"
 
 kernel=$kbuild/arch/x86/boot/bzImage
+# The machine users run: 4 CPUs in two NUMA nodes (QEMU's ACPI SRAT), each
+# node a socket of 2 cores (a node splitting a socket, i.e. its last-level
+# cache, is a WARN in the guest) with half of VM_MEM (G or M; MiB without).
+mem=${VM_MEM:-6G}
+case $mem in
+*[Gg]) mem_mib=$((${mem%[Gg]} * 1024)) ;;
+*[Mm]) mem_mib=${mem%[Mm]} ;;
+*) mem_mib=$mem ;;
+esac
+vm_cpus=4 vm_nodes=2 node_mib=$((mem_mib / 2))
 qemu=(qemu-system-x86_64 -nodefaults -nographic -no-reboot -serial stdio
-	-m "${VM_MEM:-6G}" -smp 2 -kernel "$kernel"
-	-initrd "$out/initramfs.cpio.gz")
+	-m "${mem_mib}M" -smp "$vm_cpus,sockets=$vm_nodes,cores=2,threads=1"
+	-object "memory-backend-ram,id=node0,size=${node_mib}M"
+	-object "memory-backend-ram,id=node1,size=$((mem_mib - node_mib))M"
+	-numa "node,nodeid=0,cpus=0-1,memdev=node0"
+	-numa "node,nodeid=1,cpus=2-3,memdev=node1"
+	-kernel "$kernel" -initrd "$out/initramfs.cpio.gz")
 # shellcheck disable=SC2206 # VM_QEMU_ARGS is a list of words
 qemu+=(${VM_QEMU_ARGS:-})
 cmdline="console=ttyS0 panic=-1 kunit.enable=0 hugepages=${VM_HUGEPAGES:-1100} hugetlb_free_vmemmap=on"
@@ -95,7 +114,8 @@ fi
 # TCG. One probe per make run (UDMABUF_RUN_ID), reused by its later boots.
 # VM_ICOUNT=1 (BENCH_STABLE=1): TCG with the guest clock counting guest
 # instructions (-icount shift=0,sleep=off), for timings that do not move
-# with the host's load; they ignore cache and TLB costs.
+# with the host's load; they ignore cache and TLB costs. -icount runs the
+# vCPUs in turn on one host thread; otherwise TCG gives each vCPU a thread.
 mode=TCG
 if [ "${VM_ICOUNT:-0}" = 1 ]; then
 	mode=TCG-icount
@@ -116,17 +136,45 @@ TCG-icount)
 	accel=(-accel tcg -icount shift=0,sleep=off)
 	cmdline=$(sed -E 's/tsc_early_khz=[0-9]+/tsc_early_khz=1000000/' <<<"$cmdline")
 	;;
-*) accel=(-accel tcg) ;;
+*) accel=(-accel "tcg,thread=multi") ;;
 esac
 if [ "$mode" != TCG-icount ]; then
 	echo "$mode" >"$out/accel"
 	echo "${UDMABUF_RUN_ID:-}" >"$out/accel.run"
 fi
 
+# What no file in the guest shows (per-VMA locks, SLUB) is checked in the
+# kernel's .config, with the rest of the machine: a case of the results,
+# fenced as init fences a program, at the head of the console log.
 log=$out/$label-console.log
+kconfig_bad=()
+for opt in SMP PREEMPT_DYNAMIC PER_VMA_LOCK X86_PAT MEMCG NUMA SLUB \
+	USERFAULTFD KSM LRU_GEN TRANSPARENT_HUGEPAGE_ALWAYS; do
+	grep -qx "CONFIG_$opt=y" "$kbuild/.config" ||
+		kconfig_bad+=("lacks CONFIG_$opt=y")
+done
+if grep -qx CONFIG_SLUB_TINY=y "$kbuild/.config"; then
+	kconfig_bad+=("has CONFIG_SLUB_TINY=y")
+fi
+{
+	echo "==== BEGIN kconfig"
+	if [ ${#kconfig_bad[@]} -eq 0 ]; then
+		echo "ok 1 kernel config: SMP PREEMPT_DYNAMIC PER_VMA_LOCK X86_PAT MEMCG NUMA SLUB (not SLUB_TINY) USERFAULTFD KSM LRU_GEN THP_ALWAYS"
+		echo "==== END kconfig exit=0"
+	else
+		printf -v bad '%s, ' "${kconfig_bad[@]}"
+		echo "not ok 1 kernel config: ${bad%, }"
+		echo "==== END kconfig exit=1"
+	fi
+} | tee "$log" | sed -n "s/^\(not \)\{0,1\}ok 1 /vm: $label: /p"
+
+# bootcheck runs first: is this that machine (CPUs, nodes, preemption
+# model, PAT, memcg, KSM, LRU_GEN, userfaultfd, THP)?
+progs="bootcheck:-c:$vm_cpus:-n:$vm_nodes,$progs"
 echo "vm: booting $label under $mode: $progs"
 start=$(date +%s)
 timeout "$timeout_s" "${qemu[@]}" "${accel[@]}" \
-	-append "$cmdline udmabuf_vm=$progs $extra" </dev/null >"$log" 2>&1 || true
+	-append "$cmdline udmabuf_vm=$progs $extra" </dev/null >>"$log" 2>&1 ||
+	true
 echo "vm: $label finished in $(( $(date +%s) - start )) s under $mode; console: $log"
 exec "$vm/parse-console.py" "$log" "$out/$label.json" "$label"
