@@ -15,9 +15,13 @@
 #include <drm/drm.h>
 #include <linux/dma-buf.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -427,13 +431,14 @@ TEST_F(udmabuf, one_fault_touches_all)
 }
 
 /*
- * A hugetlb buffer mapped at a 2 MiB-aligned address: one fault maps it
- * with PMD leaves, which need no page of PTEs, while the same buffer one
- * page off the alignment needs one per 2 MiB, and so does an aligned one
- * in a process that refuses huge entries (PR_SET_THP_DISABLE). All read and write
- * right; fork() and mremap() keep the leaves working; an mprotect() that
- * splits a leaf, and a munmap() of half of one, leave the rest reading
- * right.
+ * A hugetlb buffer mapped at a 2 MiB-aligned address: each 2 MiB's first
+ * fault maps it with a PMD leaf, which needs no page of PTEs, while the
+ * same buffer one page off the alignment needs a page of PTEs per 2 MiB
+ * (mapped by one fault), and so does an aligned one in a process that
+ * refuses huge entries (PR_SET_THP_DISABLE: a fault per 2 MiB). All read
+ * and write right; fork() and mremap() keep the leaves working; an
+ * mprotect() that splits a leaf, and a munmap() of half of one, leave the
+ * rest reading right.
  */
 TEST_F(udmabuf, hugetlb_huge_mapping)
 {
@@ -461,8 +466,8 @@ TEST_F(udmabuf, hugetlb_huge_mapping)
 		touch_pages(p, size);
 		faults = minor_faults() - faults;
 		pte_kb[skew] = page_table_kb() - pte_kb[skew];
-		EXPECT_EQ(1, faults) TH_LOG("skew %d: %ld faults", skew,
-					    faults);
+		EXPECT_EQ(skew == 1 ? 1 : size / SZ_2M, faults)
+			TH_LOG("skew %d: %ld faults", skew, faults);
 		EXPECT_EQ(size, pattern_check(p, 17, 0, size));
 		p[size - 1] = ~p[size - 1];
 		ASSERT_EQ(1, pread(memfd, &back, 1, size - 1));
@@ -502,6 +507,61 @@ TEST_F(udmabuf, hugetlb_huge_mapping)
 	EXPECT_EQ(3 * SZ_2M, pattern_check(p, 17, 0, 3 * SZ_2M));
 	EXPECT_EQ(SZ_2M / 2, pattern_check(p + 3 * SZ_2M + SZ_2M / 2, 17,
 					   3 * SZ_2M + SZ_2M / 2, SZ_2M / 2));
+	munmap(p, size);
+	close(fd);
+	EXPECT_EQ(0, write_seal(memfd)) TH_LOG("pins left after release");
+	close(memfd);
+}
+
+/*
+ * Soft-dirty tracking (clear_refs 4) makes a shared writable mapping's
+ * protection read-only until the first write. In 2 MiB blocks mapped
+ * before it, after it by a read, and not at all, a write must complete
+ * (a read-only block goes on with PTEs) instead of mapping a read-only
+ * leaf again and again: the child would spin until its alarm.
+ */
+TEST_F(udmabuf, write_after_clear_refs_soft_dirty)
+{
+	const size_t size = 3 * SZ_2M;
+	int memfd = patterned_memfd(size, MFD_HUGETLB, 19), fd, status;
+	uint8_t *p, back;
+	pid_t pid;
+
+	if (memfd < 0)
+		SKIP(return, "no hugetlb memfd: %s", strerror(-memfd));
+	fd = udmabuf_create1(self->dev, memfd, 0, size, 0);
+	ASSERT_LE(0, fd) TH_LOG("create: %s", strerror(-fd));
+	p = mmap_2m_skew(fd, size, 0, PROT_READ | PROT_WRITE, 0);
+	ASSERT_NE(MAP_FAILED, p);
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int clear = open("/proc/self/clear_refs", O_WRONLY);
+
+		alarm(20);
+		if (p[0] != pattern_at(19, 0))
+			_exit(3);
+		if (clear < 0 || write(clear, "4", 1) != 1)
+			_exit(2);
+		if (p[SZ_2M] != pattern_at(19, SZ_2M))
+			_exit(3);
+		p[7] = 0x5a;
+		p[SZ_2M + 7] = 0xa5;
+		p[2 * SZ_2M + 7] = 0x55;
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+		TH_LOG("child %s %d", WIFSIGNALED(status) ? "signal" : "exit",
+		       WIFSIGNALED(status) ? WTERMSIG(status) :
+		       WEXITSTATUS(status));
+	ASSERT_EQ(1, pread(memfd, &back, 1, 7));
+	EXPECT_EQ(0x5a, back);
+	ASSERT_EQ(1, pread(memfd, &back, 1, SZ_2M + 7));
+	EXPECT_EQ(0xa5, back);
+	ASSERT_EQ(1, pread(memfd, &back, 1, 2 * SZ_2M + 7));
+	EXPECT_EQ(0x55, back);
 	munmap(p, size);
 	close(fd);
 	EXPECT_EQ(0, write_seal(memfd)) TH_LOG("pins left after release");
@@ -992,6 +1052,639 @@ TEST_F(udmabuf, vgem_imports_a_hugetlb_buffer)
 	EXPECT_EQ(0, write_seal(memfd));
 	close(memfd);
 	close(card);
+}
+
+static atomic_long alarms;
+
+static void on_alarm(int sig)
+{
+	atomic_fetch_add(&alarms, 1);	/* lock-free: fine in a handler */
+}
+
+/*
+ * 40 creates over fresh 32 MiB hugetlb memfds that nothing has written,
+ * so that the driver fills their holes first, under SIGALRM every 0.5 ms:
+ * 20 with a handler installed with SA_RESTART, 20 without. A signal that
+ * is not fatal must fail no create (hugetlbfs's fallocate() stops at a
+ * pending one with EINTR, and SA_RESTART does not restart EINTR: the
+ * create itself must restart). Afterwards every memfd takes F_SEAL_WRITE.
+ */
+TEST_F_TIMEOUT(udmabuf, creates_survive_signals, 180)
+{
+	const struct itimerval every = {
+		.it_interval = { .tv_usec = 500 }, .it_value = { .tv_usec = 500 },
+	};
+	const struct itimerval stop = { 0 };
+	const size_t size = 32 << 20;
+	enum { NR = 40 };
+	long free_pages = meminfo_kb("HugePages_Free"), signals[2];
+	int memfds[NR], failed[2] = { 0, 0 }, first_err = 0;
+
+	if (free_pages < (long)(NR * size / SZ_2M))
+		SKIP(return, "%ld free huge pages, %zu needed", free_pages,
+		     NR * size / SZ_2M);
+	for (int i = 0; i < NR; i++) {
+		memfds[i] = memfd_sealed("signals", size, MFD_HUGETLB, 0);
+		ASSERT_LE(0, memfds[i]) TH_LOG("memfd %d: %s", i,
+					       strerror(-memfds[i]));
+	}
+	for (int restart = 1; restart >= 0; restart--) {
+		struct sigaction sa = {
+			.sa_handler = on_alarm,
+			.sa_flags = restart ? SA_RESTART : 0,
+		};
+		long before = atomic_load(&alarms);
+
+		sigemptyset(&sa.sa_mask);
+		ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
+		ASSERT_EQ(0, setitimer(ITIMER_REAL, &every, NULL));
+		for (int i = restart ? 0 : NR / 2; i < (restart ? NR / 2 : NR);
+		     i++) {
+			int fd = udmabuf_create1(self->dev, memfds[i], 0, size,
+						 0);
+
+			if (fd < 0) {
+				failed[restart]++;
+				if (!first_err)
+					first_err = fd;
+				continue;
+			}
+			close(fd);
+		}
+		ASSERT_EQ(0, setitimer(ITIMER_REAL, &stop, NULL));
+		signals[restart] = atomic_load(&alarms) - before;
+	}
+	signal(SIGALRM, SIG_DFL);
+	for (int restart = 1; restart >= 0; restart--)
+		ksft_print_msg("%s SA_RESTART: %d of %d creates failed, %ld signals\n",
+			       restart ? "with" : "without", failed[restart],
+			       NR / 2, signals[restart]);
+	if (first_err)
+		ksft_print_msg("the first failure: %s\n", strerror(-first_err));
+	EXPECT_EQ(0, failed[1]);
+	EXPECT_EQ(0, failed[0]);
+	/* The timer really interrupted: several signals per create. */
+	EXPECT_LE(NR / 2, signals[1]);
+	EXPECT_LE(NR / 2, signals[0]);
+	for (int i = 0; i < NR; i++) {
+		EXPECT_EQ(0, write_seal(memfds[i])) TH_LOG("memfd %d", i);
+		close(memfds[i]);
+	}
+}
+
+/*
+ * A read-only descriptor of a memfd (the file reopened through /proc)
+ * makes buffers as the writable one does: over a range without holes, and
+ * over one with holes, which the driver fills (a fallocate() through the
+ * caller's descriptor would need it writable). hugetlb and shmem alike;
+ * the bytes are the memfd's, written or zero.
+ */
+TEST_F(udmabuf, readonly_memfd_with_and_without_holes)
+{
+	const size_t size = 4 * SZ_2M, half = size / 2;
+	const struct { uint64_t offset, size; const char *what; } ranges[] = {
+		{ 0, half, "without holes" },
+		{ half, half, "all holes" },
+		{ half / 2, half, "half holes" },
+	};
+	long rsvd = meminfo_kb("HugePages_Rsvd");
+
+	for (int hugetlb = 0; hugetlb < 2; hugetlb++) {
+		int memfd = memfd_sealed("ro", size, hugetlb ? MFD_HUGETLB : 0,
+					 0), ro;
+		char path[64];
+		uint8_t *p;
+
+		if (memfd < 0 && hugetlb)
+			SKIP(return, "no hugetlb memfd: %s", strerror(-memfd));
+		ASSERT_LE(0, memfd);
+		/* The first half written, the second never touched. */
+		p = mmap(NULL, half, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		pattern_fill(p, 23, 0, half);
+		munmap(p, half);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
+		ro = open(path, O_RDONLY);
+		ASSERT_LE(0, ro);
+		ASSERT_EQ(O_RDONLY, fcntl(ro, F_GETFL) & O_ACCMODE);
+
+		for (int i = 0; i < 3; i++) {
+			uint64_t off = ranges[i].offset, len = ranges[i].size;
+			int fd = udmabuf_create1(self->dev, ro, off, len, 0);
+			uint64_t bad = len;
+
+			EXPECT_LE(0, fd) TH_LOG("%s, read-only, %s: %s",
+						hugetlb ? "hugetlb" : "shmem",
+						ranges[i].what, strerror(-fd));
+			if (fd < 0)
+				continue;
+			p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+			ASSERT_NE(MAP_FAILED, p);
+			for (uint64_t k = 0; k < len && bad == len; k++)
+				if (p[k] != (off + k < half ?
+					     pattern_at(23, off + k) : 0))
+					bad = k;
+			EXPECT_EQ(len, bad) TH_LOG("%s", ranges[i].what);
+			munmap(p, len);
+			close(fd);
+		}
+		close(ro);
+		EXPECT_EQ(0, write_seal(memfd));
+		close(memfd);
+		EXPECT_EQ(rsvd, meminfo_kb("HugePages_Rsvd"));
+	}
+}
+
+/* ---- memcg ---- */
+
+enum { MEMCG_FIELDS = 5 };
+static const char *const memcg_fields[MEMCG_FIELDS] = {
+	"kernel", "slab_unreclaimable", "vmalloc", "percpu", "sock",
+};
+
+struct memcg_sample {
+	long current;
+	long stat[MEMCG_FIELDS];
+};
+
+/*
+ * What the child in the cgroup saw, sent back through a pipe: the
+ * samples, then (if it lives) what the create under the limit did.
+ */
+struct memcg_result {
+	struct memcg_sample s[4];	/* before, 1 buffer, 4 buffers, closed */
+	int created[4];
+};
+
+struct memcg_limited {
+	long current;			/* memory.current when the limit was set */
+	int max_write;			/* 0 or -errno writing memory.max */
+	int ret;			/* the create under the limit */
+};
+
+/* The file at @dir/@name into @buf (NUL-terminated), without malloc. */
+static ssize_t read_cg(const char *dir, const char *name, char *buf,
+		       size_t size)
+{
+	char path[320];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return n;
+}
+
+static int write_cg(const char *dir, const char *name, const char *value)
+{
+	char path[320];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, value, strlen(value));
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	return n;
+}
+
+/* The number after "@key " at a line start of @text, or -1. */
+static long cg_field(const char *text, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (const char *line = text; line && *line;
+	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		if (!strncmp(line, key, n) && line[n] == ' ')
+			return atol(line + n + 1);
+	return -1;
+}
+
+/*
+ * memory.current and memory.stat of @cg, once the stats are flushed: the
+ * kernel flushes them every 2 s, a read flushes them only past a batch.
+ */
+static void memcg_sample(const char *cg, struct memcg_sample *s)
+{
+	char buf[8192];
+
+	sleep(3);
+	read_cg(cg, "memory.current", buf, sizeof(buf));
+	s->current = atol(buf);
+	read_cg(cg, "memory.stat", buf, sizeof(buf));
+	for (int i = 0; i < MEMCG_FIELDS; i++)
+		s->stat[i] = cg_field(buf, memcg_fields[i]);
+}
+
+/*
+ * The child, once in the cgroup @cg: one 64 MiB buffer, four, none; then,
+ * with memory.max 64 KiB above memory.current, a 256 MiB buffer (four
+ * times the memfd) whose metadata cannot fit. It allocates nothing of its
+ * own once the limit is set: a fault would charge the cgroup too.
+ */
+static void memcg_child(int go, int out, const char *cg, int dev, int memfd,
+			size_t size)
+{
+	struct {
+		struct udmabuf_create_list list;
+		struct udmabuf_create_item items[4];
+	} big = { .list = { .count = 4 } };
+	char c, value[32], path[320];
+	struct memcg_limited l;
+	struct memcg_result r;
+	cpu_set_t cpus;
+	int fds[4], max;
+
+	memset(&r, 0, sizeof(r));
+	memset(&l, 0, sizeof(l));
+	if (read(go, &c, 1) != 1)
+		_exit(2);
+	/* One CPU: one per-CPU stock of precharged pages, not four. */
+	CPU_ZERO(&cpus);
+	CPU_SET(sched_getcpu(), &cpus);
+	sched_setaffinity(0, sizeof(cpus), &cpus);
+	for (int i = 0; i < 4; i++)
+		big.items[i] = (struct udmabuf_create_item) {
+			.memfd = memfd, .size = size,
+		};
+	/* Warm up: what a first buffer allocates once for all. */
+	fds[0] = udmabuf_create1(dev, memfd, 0, size, 0);
+	if (fds[0] >= 0)
+		close(fds[0]);
+
+	memcg_sample(cg, &r.s[0]);
+	fds[0] = udmabuf_create1(dev, memfd, 0, size, 0);
+	memcg_sample(cg, &r.s[1]);
+	for (int i = 1; i < 4; i++)
+		fds[i] = udmabuf_create1(dev, memfd, 0, size, 0);
+	memcg_sample(cg, &r.s[2]);
+	memcpy(r.created, fds, sizeof(fds));
+	for (int i = 0; i < 4; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	memcg_sample(cg, &r.s[3]);
+	/* Sent now: the numbers arrive even if the next create kills us. */
+	if (write(out, &r, sizeof(r)) != sizeof(r))
+		_exit(3);
+
+	snprintf(path, sizeof(path), "%s/memory.max", cg);
+	max = open(path, O_WRONLY);
+	read_cg(cg, "memory.current", value, sizeof(value));
+	l.current = atol(value);
+	snprintf(value, sizeof(value), "%ld", l.current + 65536);
+	l.max_write = write(max, value, strlen(value)) < 0 ? -errno : 0;
+	l.ret = ioctl(dev, UDMABUF_CREATE_LIST, &big);
+	if (l.ret < 0)
+		l.ret = -errno;
+	else
+		close(l.ret);
+	if (write(max, "max", 3) != 3)
+		l.max_write = -errno;
+	close(max);
+	if (write(out, &l, sizeof(l)) != sizeof(l))
+		_exit(3);
+	_exit(0);
+}
+
+/*
+ * The cgroup v2 directory of this process, with cgroup2 mounted at
+ * /sys/fs/cgroup if it was not, and the memory controller enabled for its
+ * children; or -errno.
+ */
+static int memcg_parent(char *dir, size_t size)
+{
+	char buf[256], *path = NULL, *nl;
+	FILE *f;
+
+	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK)) {
+		mkdir("/sys/fs/cgroup", 0755);
+		if (mount("none", "/sys/fs/cgroup", "cgroup2", 0, NULL))
+			return -errno;
+	}
+	f = fopen("/proc/self/cgroup", "r");
+	while (f && fgets(buf, sizeof(buf), f) && !path)
+		if (!strncmp(buf, "0::", 3))
+			path = buf + 3;
+	if (f)
+		fclose(f);
+	if (!path)
+		return -ENOENT;
+	nl = strchr(path, '\n');
+	if (nl)
+		*nl = 0;
+	snprintf(dir, size, "/sys/fs/cgroup%s", strcmp(path, "/") ? path : "");
+	if (read_cg(dir, "cgroup.controllers", buf, sizeof(buf)) < 0 ||
+	    !strstr(buf, "memory"))
+		return -EOPNOTSUPP;
+	if (read_cg(dir, "cgroup.subtree_control", buf, sizeof(buf)) >= 0 &&
+	    strstr(buf, "memory"))
+		return 0;
+	return write_cg(dir, "cgroup.subtree_control", "+memory");
+}
+
+/*
+ * A buffer's metadata is charged to the memory cgroup of the task that
+ * makes it (16 bytes per 4 KiB page here: 256 KiB for 64 MiB), not to
+ * the memfd's, whose pages the parent wrote and so charged outside: the
+ * child's memory.current and memory.stat's "kernel" go up by that much,
+ * and come back down at close. With memory.max just above memory.current,
+ * a create that does not fit fails with ENOMEM: the task is not killed
+ * (no OOM kill: it exits normally) and no pin is left.
+ *
+ * memory.current counts the pages each CPU holds precharged (up to
+ * MEMCG_CHARGE_BATCH, 64 pages): its assertions allow for one CPU's, the
+ * child's only; "kernel" counts what is allocated.
+ */
+TEST_F_TIMEOUT(udmabuf, memcg_charges_buffer_metadata, 120)
+{
+	const size_t size = 64 << 20;
+	const long meta = size / PAGE * 16, stock = 64 * PAGE;
+	char dir[280], cg[300], pid_text[16], events[512];
+	struct memcg_limited l = { .current = -1, .ret = 1 };
+	struct memcg_result r;
+	int memfd, go[2], out[2], status, ret;
+	const struct memcg_sample *s = r.s;
+	ssize_t got, got_limited;
+	pid_t pid;
+
+	ret = memcg_parent(dir, sizeof(dir));
+	if (ret)
+		SKIP(return, "no cgroup v2 memory controller here: %s",
+		     strerror(-ret));
+	snprintf(cg, sizeof(cg), "%s/udmabuf-test-%d", dir, getpid());
+	rmdir(cg);
+	ASSERT_EQ(0, mkdir(cg, 0755)) TH_LOG("%s: %s", cg, strerror(errno));
+	/* Written here: its page cache is charged outside the child's cgroup. */
+	memfd = patterned_memfd(size, 0, 29);
+	ASSERT_LE(0, memfd);
+	ASSERT_EQ(0, write_param("size_limit_mb", 4 * (size >> 20)));
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(out));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(go[1]);
+		close(out[0]);
+		memcg_child(go[0], out[1], cg, self->dev, memfd, size);
+	}
+	close(go[0]);
+	close(out[1]);
+	snprintf(pid_text, sizeof(pid_text), "%d", pid);
+	ret = write_cg(cg, "cgroup.procs", pid_text);
+	if (!ret)
+		ret = write(go[1], "g", 1) == 1 ? 0 : -errno;
+	if (ret)
+		kill(pid, SIGKILL);
+	got = read(out[0], &r, sizeof(r));
+	got_limited = read(out[0], &l, sizeof(l));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	close(go[1]);
+	close(out[0]);
+	EXPECT_EQ(0, write_param("size_limit_mb", self->size_limit_mb));
+	read_cg(cg, "memory.events", events, sizeof(events));
+	rmdir(cg);
+	ASSERT_EQ(0, ret) TH_LOG("moving the child: %s", strerror(-ret));
+
+	/* Not killed, by the OOM killer or anything else. */
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+		TH_LOG("child %s %d; memory.events: oom %ld, oom_kill %ld",
+		       WIFSIGNALED(status) ? "killed by signal" : "exit",
+		       WIFSIGNALED(status) ? WTERMSIG(status) :
+		       WEXITSTATUS(status), cg_field(events, "oom"),
+		       cg_field(events, "oom_kill"));
+	ASSERT_EQ(sizeof(r), got);
+
+	ksft_print_msg("memcg: create charged %ld bytes (kernel +%ld), after close %ld\n",
+		       s[1].current - s[0].current, s[1].stat[0] - s[0].stat[0],
+		       s[3].current - s[0].current);
+	for (int i = 0; i < MEMCG_FIELDS; i++)
+		ksft_print_msg("memcg: %s: %+ld one buffer, %+ld four, %+ld closed\n",
+			       memcg_fields[i], s[1].stat[i] - s[0].stat[i],
+			       s[2].stat[i] - s[0].stat[i],
+			       s[3].stat[i] - s[0].stat[i]);
+	ksft_print_msg("memcg: memory.current %+ld for four buffers\n",
+		       s[2].current - s[0].current);
+	if (got_limited != sizeof(l))
+		ksft_print_msg("memcg: memory.max 64 KiB over: 256 MiB create killed the task\n");
+	else
+		ksft_print_msg("memcg: memory.max 64 KiB over %ld: 256 MiB create %s\n",
+			       l.current, l.ret < 0 ? strerror(-l.ret) : "succeeded");
+
+	for (int i = 0; i < 4; i++) {
+		EXPECT_LE(0, r.created[i]) TH_LOG("create %d: %s", i,
+						  strerror(-r.created[i]));
+	}
+	/*
+	 * memory.stat is flushed lazily (past a count of updates, or every
+	 * 2 s): one buffer's charge may not show yet, four buffers' does.
+	 */
+	EXPECT_LE(4 * meta, s[2].stat[0] - s[0].stat[0]);
+	EXPECT_LE(4 * meta - stock, s[2].current - s[0].current);
+	EXPECT_GE(64 << 10, labs(s[3].stat[0] - s[0].stat[0]));
+	EXPECT_GE(stock + (64 << 10), labs(s[3].current - s[0].current));
+	EXPECT_EQ(sizeof(l), got_limited) TH_LOG("no word after the limit");
+	EXPECT_EQ(0, l.max_write) TH_LOG("memory.max: %s",
+					 strerror(-l.max_write));
+	EXPECT_EQ(-ENOMEM, l.ret);
+	EXPECT_EQ(0, write_seal(memfd)) TH_LOG("pins left");
+	close(memfd);
+}
+
+/* ---- CPU brackets of one buffer from several threads ---- */
+
+enum { BRACKET_WRITERS = 4, WRITER_PAGES = 16 };
+
+struct bracket_race {
+	int fd;
+	uint8_t *buf;			/* the buffer's mapping */
+	pthread_barrier_t start;
+	atomic_int writing;		/* writers inside their bracket */
+	atomic_int writers_left;
+	double until;			/* CLOCK_MONOTONIC, µs */
+};
+
+struct bracket_thread {
+	pthread_t thread;
+	struct bracket_race *race;
+	int id;				/* writer 0..3, or -1: the reader */
+	uint32_t last;			/* the value last written */
+	long rounds, lost, failed, racing;
+};
+
+static int bracket(int fd, unsigned long long flags)
+{
+	struct dma_buf_sync sync = { .flags = flags };
+
+	return ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync) ? -errno : 0;
+}
+
+/*
+ * A writer: in each START|WRITE ... END|WRITE bracket, check that its
+ * pages hold what it wrote in the last one (nobody else writes them),
+ * then write the round's value over them. A begin of any thread that
+ * copies a stale bounce buffer back over the pages loses the write.
+ */
+static void *bracket_writer(void *arg)
+{
+	struct bracket_thread *w = arg;
+	struct bracket_race *race = w->race;
+	uint32_t *p = (uint32_t *)(race->buf + w->id * WRITER_PAGES * PAGE);
+	const size_t words = WRITER_PAGES * PAGE / sizeof(*p);
+
+	pthread_barrier_wait(&race->start);
+	for (w->rounds = 1; w->rounds <= 100000 && now_us() < race->until;
+	     w->rounds++) {
+		uint32_t value = (uint32_t)w->id << 24 | w->rounds;
+
+		w->racing += atomic_load(&race->writing) > 0;
+		if (bracket(race->fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE)) {
+			w->failed++;
+			continue;
+		}
+		atomic_fetch_add(&race->writing, 1);
+		for (size_t page = 0; page < WRITER_PAGES; page++)
+			for (size_t k = 0; k < PAGE / sizeof(*p); k++)
+				if (p[page * PAGE / sizeof(*p) + k] != w->last) {
+					w->lost++;
+					break;
+				}
+		for (size_t k = 0; k < words; k++)
+			p[k] = value;
+		w->last = value;
+		atomic_fetch_sub(&race->writing, 1);
+		if (bracket(race->fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE))
+			w->failed++;
+	}
+	w->rounds--;
+	atomic_fetch_sub(&race->writers_left, 1);
+	return NULL;
+}
+
+/* The reader: START|READ ... END|READ until the writers are done. */
+static void *bracket_reader(void *arg)
+{
+	struct bracket_thread *r = arg;
+	struct bracket_race *race = r->race;
+	uint32_t sum = 0;
+
+	pthread_barrier_wait(&race->start);
+	while (atomic_load(&race->writers_left)) {
+		r->racing += atomic_load(&race->writing) > 0;
+		if (bracket(race->fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ)) {
+			r->failed++;
+			continue;
+		}
+		for (int i = 0; i < BRACKET_WRITERS; i++)
+			sum += __atomic_load_n((uint32_t *)(race->buf +
+						i * WRITER_PAGES * PAGE),
+					       __ATOMIC_RELAXED);
+		if (bracket(race->fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ))
+			r->failed++;
+		r->rounds++;
+	}
+	r->last = sum;
+	return NULL;
+}
+
+/*
+ * Four threads write their own pages of one buffer, each in its own
+ * START|WRITE ... END|WRITE brackets, while a fifth brackets the buffer
+ * with START|READ ... END|READ: no write may be lost, in any round, and
+ * at the end every thread's pages hold its last value, through the
+ * buffer's mapping and through the memfd's. Under swiotlb=force a begin
+ * that syncs the buffer back from a bounce buffer it has just filled
+ * loses what other threads wrote in between.
+ */
+TEST_F_TIMEOUT(udmabuf, sync_write_brackets_race, 120)
+{
+	const size_t size = BRACKET_WRITERS * WRITER_PAGES * PAGE;
+	struct bracket_thread t[BRACKET_WRITERS + 1];
+	struct bracket_race race = { 0 };
+	long lost = 0, failed = 0, rounds = 0, racing = 0, final_lost = 0;
+	int memfd = patterned_memfd(size, 0, 31);
+	char cmdline[512] = "";
+	const uint32_t *via_memfd;
+	FILE *f;
+
+	ASSERT_LE(0, memfd);
+	race.fd = udmabuf_create1(self->dev, memfd, 0, size, 0);
+	ASSERT_LE(0, race.fd);
+	race.buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			race.fd, 0);
+	ASSERT_NE(MAP_FAILED, race.buf);
+	via_memfd = mmap(NULL, size, PROT_READ, MAP_SHARED, memfd, 0);
+	ASSERT_NE(MAP_FAILED, via_memfd);
+	/* Every page starts as its writer's round 0 value. */
+	for (int i = 0; i < BRACKET_WRITERS; i++)
+		for (size_t k = 0; k < WRITER_PAGES * PAGE / 4; k++)
+			((uint32_t *)race.buf)[i * WRITER_PAGES * PAGE / 4 + k] =
+				(uint32_t)i << 24;
+	race.until = now_us() + 20e6;
+	race.writers_left = BRACKET_WRITERS;
+	pthread_barrier_init(&race.start, NULL, BRACKET_WRITERS + 1);
+	for (int i = 0; i <= BRACKET_WRITERS; i++) {
+		t[i] = (struct bracket_thread) {
+			.race = &race, .id = i < BRACKET_WRITERS ? i : -1,
+			.last = (uint32_t)i << 24,
+		};
+		ASSERT_EQ(0, pthread_create(&t[i].thread, NULL,
+					    i < BRACKET_WRITERS ?
+					    bracket_writer : bracket_reader,
+					    &t[i]));
+	}
+	for (int i = 0; i <= BRACKET_WRITERS; i++) {
+		pthread_join(t[i].thread, NULL);
+		failed += t[i].failed;
+		racing += t[i].racing;
+		if (i < BRACKET_WRITERS) {
+			lost += t[i].lost;
+			rounds += t[i].rounds;
+		}
+	}
+	pthread_barrier_destroy(&race.start);
+
+	/* The last values, through the buffer and through the memfd. */
+	for (int i = 0; i < BRACKET_WRITERS; i++)
+		for (size_t page = 0; page < WRITER_PAGES; page++) {
+			size_t at = (i * WRITER_PAGES + page) * PAGE / 4;
+
+			for (size_t k = 0; k < PAGE / 4; k++)
+				if (((uint32_t *)race.buf)[at + k] != t[i].last ||
+				    via_memfd[at + k] != t[i].last) {
+					final_lost++;
+					break;
+				}
+		}
+	f = fopen("/proc/cmdline", "r");
+	if (f) {
+		if (!fgets(cmdline, sizeof(cmdline), f))
+			cmdline[0] = 0;
+		fclose(f);
+	}
+	ksft_print_msg("sync race%s: %ld writer rounds, %ld reader brackets\n",
+		       strstr(cmdline, "swiotlb=force") ? " (swiotlb=force)" : "",
+		       rounds, t[BRACKET_WRITERS].rounds);
+	ksft_print_msg("sync race: %ld begins while a writer wrote, %ld failed\n",
+		       racing, failed);
+	ksft_print_msg("sync race: %ld page writes lost, %ld pages wrong at the end\n",
+		       lost, final_lost);
+	EXPECT_EQ(0, failed);
+	EXPECT_EQ(0, lost);
+	EXPECT_EQ(0, final_lost);
+	EXPECT_LT(0, rounds);
+	munmap((void *)via_memfd, size);
+	munmap(race.buf, size);
+	close(race.fd);
+	EXPECT_EQ(0, write_seal(memfd));
+	close(memfd);
 }
 
 int main(int argc, char **argv)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Userspace helpers of the udmabuf-uapi selftest: sealed memfds, patterns,
+ * Userspace helpers of the udmabuf selftests (udmabuf-uapi and
+ * udmabuf-mapping), the demo and the VM programs: sealed memfds, patterns,
  * minor-fault counts and page frames from /proc/self/pagemap and
  * /proc/kpageflags (which need root), /proc numbers, vgem.
  */
@@ -46,26 +47,110 @@ static inline int memfd_sealed(const char *name, size_t size,
 	return fd;
 }
 
+/*
+ * The pattern of @seed: each 4 KiB page of offsets has its own 64-bit key,
+ * a bijective mix (splitmix64's finalizer) of the seed and the whole page
+ * index, and word w of the page (8 bytes, little-endian) is
+ * key + w * PATTERN_STEP. So for one seed no two pages below 2^64 bytes
+ * (nor two seeds) hold the same word at the same place: a page, a PMD
+ * leaf or a slice that points at the wrong frame or the wrong 2 MiB folio
+ * differs in every word, and a page shifted within itself differs too.
+ */
+#define PATTERN_STEP	0x9e3779b97f4a7c15ULL
+
+static inline uint64_t pattern_key(uint8_t seed, uint64_t off)
+{
+	uint64_t x = ((off >> 12) ^ (uint64_t)seed << 52) + PATTERN_STEP;
+
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ x >> 31;
+}
+
+/* The word of the pattern of @seed at the 8-byte-aligned offset @off. */
+static inline uint64_t pattern_word(uint8_t seed, uint64_t off)
+{
+	return pattern_key(seed, off) + (off & (SZ_4K - 1)) / 8 * PATTERN_STEP;
+}
+
+/* @word as memory holds it little-endian: what pattern_at() reads. */
+static inline uint64_t pattern_le64(uint64_t word)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return __builtin_bswap64(word);
+#else
+	return word;
+#endif
+}
+
 /* The byte a pattern with @seed has at offset @off. */
 static inline uint8_t pattern_at(uint8_t seed, uint64_t off)
 {
-	return seed ^ (uint8_t)(off >> 12) * 29 ^ (uint8_t)off;
+	return pattern_word(seed, off & ~7ULL) >> (off & 7) * 8;
 }
 
+/*
+ * Both walk a page at a time: one key per page, then a word per step
+ * (bytes only at an unaligned start or end), fast enough for GiBs under
+ * TCG.
+ */
 static inline void pattern_fill(uint8_t *p, uint8_t seed, uint64_t off,
 				size_t len)
 {
-	for (size_t i = 0; i < len; i++)
-		p[i] = pattern_at(seed, off + i);
+	size_t i = 0;
+
+	while (i < len) {
+		uint64_t at = off + i;
+		size_t page_end = i + (SZ_4K - (at & (SZ_4K - 1)));
+		size_t end = page_end < len ? page_end : len;
+		uint64_t word;
+
+		if ((at & 7) || end - i < 8) {
+			p[i] = pattern_at(seed, at);
+			i++;
+			continue;
+		}
+		word = pattern_word(seed, at);
+		for (; i + 8 <= end; i += 8, word += PATTERN_STEP) {
+			uint64_t le = pattern_le64(word);
+
+			memcpy(p + i, &le, 8);
+		}
+	}
 }
 
 /* First offset at which @p differs from the pattern, or @len. */
 static inline size_t pattern_check(const uint8_t *p, uint8_t seed,
 				   uint64_t off, size_t len)
 {
-	for (size_t i = 0; i < len; i++)
-		if (p[i] != pattern_at(seed, off + i))
+	size_t i = 0;
+
+	while (i < len) {
+		uint64_t at = off + i;
+		size_t page_end = i + (SZ_4K - (at & (SZ_4K - 1)));
+		size_t end = page_end < len ? page_end : len;
+		uint64_t word, got;
+
+		if ((at & 7) || end - i < 8) {
+			if (p[i] != pattern_at(seed, at))
+				return i;
+			i++;
+			continue;
+		}
+		word = pattern_word(seed, at);
+		for (; i + 8 <= end; i += 8, word += PATTERN_STEP) {
+			memcpy(&got, p + i, 8);
+			if (got != pattern_le64(word))
+				break;
+		}
+		if (i + 8 <= end) {
+			while (p[i] == pattern_at(seed, off + i))
+				i++;
 			return i;
+		}
+	}
 	return len;
 }
 
