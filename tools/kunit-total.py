@@ -1,19 +1,35 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Sum KUnit results of several runs into one line CI can read.
+"""Sum the results of make test's stages into one line CI can read.
 
-Usage: kunit-total.py NAME=JSON_FILE:EXIT_CODE ...
+Usage: kunit-total.py [--results=DIR] [--tree=TREE] [--make-status=N] STAGE ...
 
-Each run's JSON is what `kunit.py run --json=FILE` wrote. A run that
-exited non-zero without a failed case counted (a crash, a build error, a
-timeout) counts as one failure of its own, so the total never hides it.
-Prints a line per run, each failed case as `FAILED run.group: case`,
-then `total: N passed, N failed[, N skipped]`, and exits 1 when
-anything failed.
+STAGE is NAME[:KIND]: the stage's results are DIR/NAME.json (kunit.py's
+--json format, which our other stages write too) and DIR/NAME.exit (its
+exit code); KIND says how many cases it must run, counted from the
+sources (tools/stage_counts.py; TREE holds the tree's own selftest). The
+older form NAME=JSON_FILE:EXIT_CODE names both directly and counts
+nothing from the sources.
+
+A stage fails with a case of its own when it did not run (no JSON or no
+exit code: stages delete theirs before they run), when it exited non-zero
+without a failed case counted (a crash, a build error, a timeout), when it
+ran no case, and when a group of it ran fewer cases than the sources count
+(skips count as run only where tools/expected-skips.txt declares them).
+--make-status is the exit code of the make that ran the stages: non-zero
+with every stage there is a failure too.
+
+Prints a line per stage, each failed case as `FAILED stage.group: case`,
+then `total: N passed, N failed[, N skipped]`, and exits 1 when anything
+failed.
 """
 
 import json
+import os
 import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in tools
+import stage_counts  # noqa: E402 (tools/stage_counts.py)
 
 
 def count(group, tally, failures, where):
@@ -28,27 +44,75 @@ def count(group, tally, failures, where):
         count(sub, tally, failures, f"{where}.{sub.get('name', '')}")
 
 
-def main(args):
-    total = {"passed": 0, "failed": 0, "skipped": 0}
-    failures = []
-    for arg in args:
+def read_exit(path):
+    """The exit code recorded in @path, or None."""
+    try:
+        with open(path) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def stage(arg, results, tree, failures):
+    """Tally one stage; returns (tally, whether its results were missing)."""
+    if "=" in arg.split(":", 1)[0]:
         name, _, rest = arg.partition("=")
         path, _, code = rest.rpartition(":")
-        tally = {"passed": 0, "failed": 0, "skipped": 0}
-        note = ""
-        try:
-            with open(path) as f:
-                count(json.load(f), tally, failures, name)
-        except (OSError, ValueError) as err:
-            note = f" (no results: {err.__class__.__name__})"
-        if code != "0" and tally["failed"] == 0:
-            tally["failed"] = 1
-            note += f" (exit {code}: crash, build error or timeout)"
-            failures.append(f"{name}: exit {code}")
-        print(f"{name}: {tally['passed']} passed, {tally['failed']} failed, "
-              f"{tally['skipped']} skipped{note}")
+        code, kind = code.strip() or None, ""
+    else:
+        name, _, kind = arg.partition(":")
+        path = os.path.join(results, name + ".json")
+        code = read_exit(os.path.join(results, name + ".exit"))
+    tally = {"passed": 0, "failed": 0, "skipped": 0}
+    notes, problems, summary = [], [], ""
+    try:
+        with open(path) as f:
+            root = json.load(f)
+    except (OSError, ValueError) as err:
+        root = None
+        notes.append(f"no results: {err.__class__.__name__}")
+    if root is not None:
+        count(root, tally, failures, name)
+        summary, problems = stage_counts.audit(name, kind, root,
+                                               tree=tree)
+    missing = root is None or code is None
+    if missing:
+        problems.append("did not run" if root is None and code is None else
+                        "no results" if root is None else
+                        "no exit code recorded")
+    elif code != "0" and tally["failed"] == 0:
+        problems.append(f"exit {code}: crash, build error or timeout")
+    for problem in problems:
+        tally["failed"] += 1
+        failures.append(f"{name}: {problem}")
+    if summary:
+        notes.insert(0, summary)
+    note = "".join(f"; {n}" for n in notes)
+    print(f"{name}: {tally['passed']} passed, {tally['failed']} failed, "
+          f"{tally['skipped']} skipped{note}")
+    return tally, missing
+
+
+def main(args):
+    opts = dict(a[2:].split("=", 1) for a in args
+                if a.startswith("--") and "=" in a)
+    stages = [a for a in args if not a.startswith("--")]
+    results = opts.get("results", ".")
+    total = {"passed": 0, "failed": 0, "skipped": 0}
+    failures = []
+    missing = False
+    for arg in stages:
+        tally, gone = stage(arg, results, opts.get("tree"), failures)
+        missing |= gone
         for key in total:
             total[key] += tally[key]
+    make_status = opts.get("make-status", "0")
+    if make_status != "0":
+        why = " (the stages it could not run are above)" if missing else ""
+        print(f"make: the stages' make exited {make_status}{why}")
+        if not missing:
+            total["failed"] += 1
+            failures.append(f"make: exit {make_status}")
     # The failures again, last, where a log's tail still shows them.
     for failure in failures[:20]:
         print(f"FAILED {failure}")
@@ -58,7 +122,7 @@ def main(args):
     if total["skipped"]:
         line += f", {total['skipped']} skipped"
     print(line)
-    return 1 if total["failed"] or not args else 0
+    return 1 if total["failed"] or not stages else 0
 
 
 if __name__ == "__main__":

@@ -14,13 +14,17 @@ done
 declare -A status
 
 echo "== lint =="
-# checkpatch: every file of ours (driver and selftest), strict; any ERROR,
-# WARNING or CHECK fails.
+# checkpatch: every file of ours (driver and selftests), strict; any
+# ERROR, WARNING or CHECK fails, and so does any exit status but 0 (it
+# exits 1 on each of those, and otherwise when it cannot run).
 report=$(cd "$repo" && "$tree/scripts/checkpatch.pl" --no-tree --strict \
 	--terse -f drivers/dma-buf/*.[ch] \
-	tools/testing/selftests/drivers/dma-buf/udmabuf-u*.[ch] 2>&1)
-if grep -qE 'ERROR|WARNING|CHECK' <<<"$report"; then
-	echo "$report" | grep -E 'ERROR|WARNING|CHECK'
+	tools/testing/selftests/drivers/dma-buf/udmabuf-*.[ch] 2>&1)
+checkpatch_status=$?
+if [ "$checkpatch_status" -ne 0 ] ||
+	grep -qE 'ERROR|WARNING|CHECK' <<<"$report"; then
+	grep -E 'ERROR|WARNING|CHECK' <<<"$report" || tail -5 <<<"$report"
+	echo "checkpatch exited $checkpatch_status"
 	status[checkpatch]=FAIL
 else
 	status[checkpatch]=PASS

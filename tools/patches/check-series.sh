@@ -56,8 +56,11 @@ for p in "$patches"/*.patch; do
 	[ "$(basename "$p")" = 0000-cover-letter.patch ] && continue
 	out=$(cd "$work" && PATH=/usr/bin:$PATH ./scripts/checkpatch.pl \
 		--strict --terse "$p" 2>&1)
-	if grep -qE '(ERROR|WARNING|CHECK):|Traceback' <<<"$out"; then
+	checkpatch_status=$?
+	if [ "$checkpatch_status" -ne 0 ] ||
+		grep -qE '(ERROR|WARNING|CHECK):|Traceback' <<<"$out"; then
 		echo "$out"
+		echo "checkpatch exited $checkpatch_status"
 		result "checkpatch $(basename "$p")" FAIL
 	else
 		result "checkpatch $(basename "$p")" PASS
