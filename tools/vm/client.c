@@ -382,7 +382,7 @@ static long check_frame(int qmp_fd, const struct inner_state *st,
 
 int main(int argc, char **argv)
 {
-	double wait_s = argc > 1 ? atof(argv[1]) : 480, start = now();
+	double wait_s = argc > 1 ? atof(argv[1]) : 480, start = now(), quit_at;
 	unsigned long long fd_bytes = 0, map_bytes = 0;
 	struct inner_state st = { 0 };
 	unsigned int width = 0, height = 0, frame;
@@ -444,10 +444,11 @@ int main(int argc, char **argv)
 	       "QEMU reads them through %d dma-buf mappings, %llu bytes", maps,
 	       map_bytes);
 
-	/* QEMU quits; it must release every buffer and exit 0. */
+	/* QEMU quits; it must release every buffer and exit 0, within 60 s. */
+	quit_at = now();
 	if (qmp_fd < 0 || qmp(qmp_fd, "{\"execute\":\"quit\"}\n"))
 		kill(pid, SIGKILL);
-	while (inner_read(&st, out_fd, 1000) && now() - start < wait_s + 60)
+	while (inner_read(&st, out_fd, 1000) && now() - quit_at < 60)
 		;
 	if (waitpid(pid, &status, WNOHANG) == 0) {
 		kill(pid, SIGKILL);

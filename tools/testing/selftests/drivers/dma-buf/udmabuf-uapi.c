@@ -29,38 +29,6 @@
 
 #define PAGE	SZ_4K
 
-static long read_param(const char *name, long fallback)
-{
-	char path[128];
-	long value = fallback;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/module/udmabuf/parameters/%s", name);
-	f = fopen(path, "r");
-	if (f) {
-		if (fscanf(f, "%ld", &value) != 1)
-			value = fallback;
-		fclose(f);
-	}
-	return value;
-}
-
-static int write_param(const char *name, long value)
-{
-	char path[128];
-	FILE *f;
-	int ret;
-
-	snprintf(path, sizeof(path), "/sys/module/udmabuf/parameters/%s", name);
-	f = fopen(path, "w");
-	if (!f)
-		return -errno;
-	ret = fprintf(f, "%ld\n", value) < 0 ? -EIO : 0;
-	if (fclose(f))
-		ret = -errno;
-	return ret;
-}
-
 /* A sealed memfd filled with the pattern of @seed, as a test fixture. */
 static int patterned_memfd(size_t size, unsigned int mfd_flags, uint8_t seed)
 {

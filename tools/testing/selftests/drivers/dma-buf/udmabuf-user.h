@@ -378,4 +378,38 @@ static inline int udmabuf_create_list(int dev, unsigned int flags,
 	return ret;
 }
 
+/* A parameter of the udmabuf module, or @fallback if it cannot be read. */
+static inline long read_param(const char *name, long fallback)
+{
+	char path[128];
+	long value = fallback;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/udmabuf/parameters/%s", name);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%ld", &value) != 1)
+			value = fallback;
+		fclose(f);
+	}
+	return value;
+}
+
+/* Set a parameter of the udmabuf module: 0 or -errno. */
+static inline int write_param(const char *name, long value)
+{
+	char path[128];
+	FILE *f;
+	int ret;
+
+	snprintf(path, sizeof(path), "/sys/module/udmabuf/parameters/%s", name);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	ret = fprintf(f, "%ld\n", value) < 0 ? -EIO : 0;
+	if (fclose(f))
+		ret = -errno;
+	return ret;
+}
+
 #endif /* UDMABUF_USER_H */
