@@ -9,6 +9,8 @@
 #   make selftest  the tree's udmabuf selftest and ours, in the VM
 #                  (STOCK=1: against the untouched 6.12 driver)
 #   make bench     our driver against the stock one in the VM: tables, plot
+#                  (BENCH_BASE=COMMIT: our driver at COMMIT too; BENCH_STABLE=1:
+#                  guest instructions; BENCH_FLOOR=1: the floor's boot)
 #   make profile   ftrace's function profiler on create, first fault and
 #                  release (guest instructions), for the bench's questions
 #   make coverage  UML suites built with clang coverage: coverage/html
@@ -18,6 +20,9 @@
 #   make client    QEMU's virtio-gpu blob resources on our driver: Debian's
 #                  QEMU runs in the VM, its inner guest draws, the
 #                  screendump must match (STOCK=1: on the stock kernel)
+#   make distro    our driver in Debian's own 6.12 config, modules off:
+#                  built (niced) and booted with the selftests and stress
+#   make swiotlb   the CPU brackets and importers under swiotlb=force
 #   make lint      checkpatch --strict, W=1 and sparse on our files
 #   make patches   the driver as a patch series for 6.12: build/patches/
 #   make check-patches  git am, checkpatch, byte-identity, and every
@@ -48,11 +53,12 @@ KUNIT_TIMEOUT ?= 900
 OUR_SOURCES := $(wildcard drivers/dma-buf/*.c drivers/dma-buf/*.h)
 OUR_OBJECTS := $(patsubst %.c,%.o,$(wildcard drivers/dma-buf/udmabuf*.c))
 
-.PHONY: all run test kunit kunit-uml kunit-x86 selftest lint deps tree \
-	stock-tree vm-kernel vm-stock-kernel bench coverage sanitize clean \
+.PHONY: all run test kunit kunit-uml kunit-x86 kunit-x86-debug selftest lint \
+	deps tree stock-tree vm-kernel vm-stock-kernel bench coverage sanitize clean \
 	distclean patches check-patches check-patches-quick stress \
 	stress-run vm-debug-kernel profile vm-profile-kernel client floor-module \
-	client-run client-guest-kernel
+	vm-bench-kernel vm-bench-stock-kernel vm-bench-base-kernel base-tree \
+	client-run client-guest-kernel distro test-stages swiotlb
 
 all: run
 
@@ -67,12 +73,20 @@ tree: deps
 stock-tree: deps
 	@KDIR= tools/prepare-tree.sh $(STOCK_TREE) $(KERNEL_PKG_VERSION) --stock
 
+# Before a stage runs, its results of an earlier run go (NAME.json and
+# NAME.exit of each name): a stage that does not get to write new ones
+# fails in the total (tools/kunit-total.py, over stages NAME[:KIND]).
+define fresh
+	@mkdir -p $(RESULTS)
+	@rm -f $(foreach n,$(1),$(RESULTS)/$(n).json $(RESULTS)/$(n).exit)
+endef
+TOTAL = tools/kunit-total.py --results=$(RESULTS) --tree=$(TREE)
+
 # One kunit.py run (name, build folder, options[, environment]); its JSON
 # and exit code feed the total. modpost's warnings about clang's coverage
 # sections, 500 MB of them, are counted instead of printed.
 define kunit_run
-	@mkdir -p $(RESULTS)
-	@rm -f $(RESULTS)/$(1).json
+	$(call fresh,$(1))
 	@echo "== kunit $(1) =="
 	@cd $(TREE) && set -o pipefail && $(4) $(KUNIT) run --jobs=$(JOBS) \
 		--timeout=$(KUNIT_TIMEOUT) \
@@ -86,7 +100,7 @@ kunit-uml: tree
 	$(call kunit_run,uml,$(BUILD)/uml,--kunitconfig=$(REPO)/.kunitconfig)
 
 kunit: kunit-uml
-	@tools/kunit-total.py uml=$(RESULTS)/uml.json:$$(cat $(RESULTS)/uml.exit)
+	@$(TOTAL) uml:kunit
 
 # The x86_64 kernel: tinyconfig plus our fragment; built once, reused by the
 # VM runs and by kunit.py (which keeps a .config that covers its kunitconfig
@@ -115,19 +129,32 @@ vm-kernel: tree
 vm-stock-kernel: stock-tree
 	$(call vm_kernel,$(STOCK_TREE),$(VM_STOCK_BUILD),--stock)
 
-SELFTESTS := udmabuf,udmabuf-uapi
+SELFTESTS := udmabuf,udmabuf-uapi,udmabuf-mapping
+# One 1 GiB page, and a CPU that maps it, for the mapping matrix.
+GIGANTIC_CMDLINE := hugepagesz=1G hugepages=1
+GIGANTIC_QEMU := -cpu qemu64,+pdpe1gb
 ifdef STOCK
 selftest: vm-stock-kernel
+	$(call fresh,vm-stock)
 	@tools/vm/run-vm.sh $(STOCK_TREE) $(VM_STOCK_BUILD) $(RESULTS) \
 		vm-stock $(SELFTESTS); echo $$? >$(RESULTS)/vm-stock.exit
-	@tools/kunit-total.py \
-		vm-stock=$(RESULTS)/vm-stock.json:$$(cat $(RESULTS)/vm-stock.exit)
+	@$(TOTAL) vm-stock:vm=$(SELFTESTS)
 else
 selftest: vm-kernel
-	@mkdir -p $(RESULTS)
-	@tools/vm/run-vm.sh $(TREE) $(VM_BUILD) $(RESULTS) vm $(SELFTESTS); \
+	$(call fresh,vm)
+	@VM_QEMU_ARGS="$(GIGANTIC_QEMU)" tools/vm/run-vm.sh $(TREE) $(VM_BUILD) \
+		$(RESULTS) vm $(SELFTESTS) "$(GIGANTIC_CMDLINE)"; \
 		echo $$? >$(RESULTS)/vm.exit
 endif
+
+# The CPU bracket under swiotlb=force (as in confidential guests): writers
+# racing write-only brackets lose nothing, importers and brackets keep the
+# DMA-API debugger silent.
+SWIOTLB_PROGRAMS := udmabuf-uapi:-t:sync_write_brackets_race:-t:dma_buf_sync:-t:first_sync_from_eight_threads:-t:write_only_sync_then_close:-t:vgem_imports_a_shmem_buffer
+swiotlb: vm-kernel
+	$(call fresh,swiotlb)
+	@tools/vm/run-vm.sh $(TREE) $(VM_BUILD) $(RESULTS) swiotlb \
+		$(SWIOTLB_PROGRAMS) swiotlb=force; echo $$? >$(RESULTS)/swiotlb.exit
 
 # The debug kernel of make stress: the VM fragment plus every checker
 # (lib/kunit-configs/x86_64-debug.config), in a build folder of its own.
@@ -143,24 +170,24 @@ vm-debug-kernel: tree
 # pinned pages out of ZONE_MOVABLE (movablecore=) beside a CMA area, with
 # no hugetlb pool: 6.12 puts boot-time huge pages in ZONE_MOVABLE, and
 # pinning those livelocks in memfd_pin_folios() (see the README). Any
-# kernel report in either console fails.
+# kernel report in either console fails. Both boot with full preemption
+# (preempt=full; the boot check expects it).
 STRESS ?= 1:120:4
-STRESS_PROGRAMS := stress:$(STRESS),udmabuf-uapi:-t:vgem_imports_a_shmem_buffer:-t:vgem_imports_a_hugetlb_buffer
+STRESS_PROGRAMS := stress:$(STRESS),udmabuf-uapi:-t:vgem_imports_a_shmem_buffer:-t:vgem_imports_a_hugetlb_buffer,udmabuf-mapping
 stress-run: vm-debug-kernel
-	@mkdir -p $(RESULTS)
-	@VM_MEM=2G VM_HUGEPAGES=64 tools/vm/run-vm.sh $(TREE) $(VM_DEBUG_BUILD) \
-		$(RESULTS) stress $(STRESS_PROGRAMS) cma=0; \
+	$(call fresh,stress migrate)
+	@VM_MEM=4G VM_HUGEPAGES=256 VM_QEMU_ARGS="$(GIGANTIC_QEMU)" \
+		tools/vm/run-vm.sh $(TREE) $(VM_DEBUG_BUILD) $(RESULTS) stress \
+		$(STRESS_PROGRAMS) "preempt=full cma=0"; \
 		echo $$? >$(RESULTS)/stress.exit
 	@VM_MEM=2G VM_HUGEPAGES=0 tools/vm/run-vm.sh $(TREE) $(VM_DEBUG_BUILD) \
-		$(RESULTS) migrate migrate "movablecore=1G cma=128M"; \
+		$(RESULTS) migrate migrate "preempt=full movablecore=1G cma=128M"; \
 		echo $$? >$(RESULTS)/migrate.exit
 	@grep -hE '^(stress|migrate): ' $(RESULTS)/stress-console.log \
 		$(RESULTS)/migrate-console.log | grep -vE 'MemFree|at [0-9]+ s:' || true
 
 stress: stress-run
-	@tools/kunit-total.py \
-		stress=$(RESULTS)/stress.json:$$(cat $(RESULTS)/stress.exit) \
-		migrate=$(RESULTS)/migrate.json:$$(cat $(RESULTS)/migrate.exit)
+	@$(TOTAL) stress:vm=$(STRESS_PROGRAMS) migrate:vm=migrate
 
 # The real client: Debian's qemu-system-x86_64 inside our VM hosts an inner
 # guest (a kernel of its own: tinyconfig, virtio-gpu, fbdev) whose
@@ -173,40 +200,124 @@ client-guest-kernel: tree
 ifdef STOCK
 CLIENT_LABEL := client-stock
 client-run: vm-stock-kernel client-guest-kernel
+	$(call fresh,$(CLIENT_LABEL))
 	@tools/vm/client.sh $(STOCK_TREE) $(VM_STOCK_BUILD) \
 		$(CLIENT_GUEST_BUILD) $(RESULTS) $(CLIENT_LABEL); \
 		echo $$? >$(RESULTS)/$(CLIENT_LABEL).exit
 else
 CLIENT_LABEL := client
 client-run: vm-kernel client-guest-kernel
-	@mkdir -p $(RESULTS)
+	$(call fresh,$(CLIENT_LABEL))
 	@tools/vm/client.sh $(TREE) $(VM_BUILD) $(CLIENT_GUEST_BUILD) \
 		$(RESULTS) $(CLIENT_LABEL); \
 		echo $$? >$(RESULTS)/$(CLIENT_LABEL).exit
 endif
 
 client: client-run
-	@tools/kunit-total.py $(CLIENT_LABEL)=$(RESULTS)/$(CLIENT_LABEL).json:$$(cat $(RESULTS)/$(CLIENT_LABEL).exit)
+	@$(TOTAL) $(CLIENT_LABEL):vm=client
+
+# Our driver on Debian's own 6.12 configuration (the config of this
+# release's linux-image-6.12.*-amd64-unsigned, every module off), built
+# niced in a folder of its own and booted: selftests, udmabuf-mapping, a
+# short stress, and make client's path when its guest kernel is built.
+distro: tree
+	@JOBS=$(JOBS) tools/vm/distro.sh $(TREE) $(BUILD)/distro \
+		$(BUILD)/distro-run $(KERNEL_PKG_VERSION) $(CLIENT_GUEST_BUILD)
 
 # kunit.py on x86_64 with the VM kernel's build folder; KVM if the VM's
-# probe found it usable. 2 MiB and one 1 GiB hugetlb pages, and a CPU with
-# 1 GiB leaves, for the huge-mapping cases.
+# probe found it usable, else multi-threaded TCG. 4 CPUs; 2 MiB and one
+# 1 GiB hugetlb pages, and a CPU with 1 GiB leaves, for the huge-mapping
+# cases. Any kernel report in the kernel's log (kunit.py's test.log, kept
+# as $(RESULTS)/NAME-kernel.log) fails the case NAME-reports.
 KUNIT_X86_CONFIG := $(VM_BUILD)/last_used_kunitconfig
+KUNIT_X86_QEMU = -smp 4 $$(grep -qx KVM $(RESULTS)/accel 2>/dev/null && \
+	echo -accel kvm -cpu host || \
+	echo -accel tcg,thread=multi -cpu qemu64,+pdpe1gb)
+define kunit_reports
+	@cp $(2)/test.log $(RESULTS)/$(1)-kernel.log 2>/dev/null || \
+		rm -f $(RESULTS)/$(1)-kernel.log
+	@tools/vm/kernel_reports.py $(RESULTS)/$(1)-kernel.log \
+		$(RESULTS)/$(1)-reports.json $(1)-reports; \
+		echo $$? >$(RESULTS)/$(1)-reports.exit
+endef
+
 kunit-x86: vm-kernel
+	$(call fresh,x86_64 x86_64-reports)
 	@( printf 'CONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\n'; \
 	   cat $(REPO)/.kunitconfig ) >$(KUNIT_X86_CONFIG)
+	@rm -f $(VM_BUILD)/test.log
 	$(call kunit_run,x86_64,$(VM_BUILD),--arch=x86_64 \
 		--kunitconfig=$(REPO)/.kunitconfig \
 		--kernel_args="hugepages=16 hugepagesz=1G hugepages=1" \
-		--qemu_args="-m 2560 $$(grep -qx KVM $(RESULTS)/accel \
-		   2>/dev/null && echo -accel kvm -cpu host || \
-		   echo -cpu qemu64,+pdpe1gb)")
+		--qemu_args="-m 2560 $(KUNIT_X86_QEMU)")
+	$(call kunit_reports,x86_64,$(VM_BUILD))
+
+# The same suites on make stress's debug kernel (KASAN, lockdep, DEBUG_VM,
+# kmemleak...), with full preemption as make stress boots it, and room for
+# KASAN's shadow (an eighth of the memory). Not in make test yet: under
+# TCG the suites outlast kunit.py's 900 s, the hung-task detector (30 s)
+# reports the runner waiting on a slow case, and 6.12's DEBUG_VM warns
+# when it optimises the vmemmap of a boot-time 1 GiB page.
+kunit-x86-debug: vm-debug-kernel
+	$(call fresh,x86_64-debug x86_64-debug-reports)
+	@( printf 'CONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\n'; \
+	   cat $(REPO)/.kunitconfig ) >$(VM_DEBUG_BUILD)/last_used_kunitconfig
+	@rm -f $(VM_DEBUG_BUILD)/test.log
+	$(call kunit_run,x86_64-debug,$(VM_DEBUG_BUILD),--arch=x86_64 \
+		--kunitconfig=$(REPO)/.kunitconfig \
+		--kernel_args="preempt=full hugepages=16 hugepagesz=1G hugepages=1" \
+		--qemu_args="-m 3072 $(KUNIT_X86_QEMU)")
+	$(call kunit_reports,x86_64-debug,$(VM_DEBUG_BUILD))
 
 # Benchmark: our driver and the stock one, side by side; measures only.
-bench: vm-kernel vm-stock-kernel floor-module
-	@FLOOR_KERNEL=$(VM_PROFILE_BUILD) FLOOR_LIST=$(FLOOR_BUILD)/initramfs.list \
-		tools/vm/bench.sh $(TREE) $(VM_BUILD) $(STOCK_TREE) \
-		$(VM_STOCK_BUILD) $(BUILD)/bench
+# Its kernels are the VM's without KUnit, fault injection, allocation
+# profiling and the DMA-API debugger, with Debian's hardening
+# (lib/kunit-configs/x86_64-bench.config), each in a build folder of its
+# own. BENCH_BASE=COMMIT adds our driver as it was at that commit ("base":
+# the repository's files of COMMIT laid over a tree of their own by that
+# commit's prepare-tree.sh), for before/after figures. BENCH_FLOOR=1 adds
+# the floor's boot (make profile's kernel, built for it).
+VM_BENCH_FRAGMENT := $(BUILD)/x86_64-vm-bench.config
+VM_BENCH_BUILD := $(BUILD)/vm-bench
+VM_BENCH_STOCK_BUILD := $(BUILD)/vm-bench-stock
+VM_BENCH_BASE_BUILD := $(BUILD)/vm-bench-base
+BASE_TREE := $(BUILD)/linux-base
+BASE_SRC := $(BUILD)/base-src
+vm-bench-kernel: tree
+	$(call vm_fragment,x86_64-bench.config,$(VM_BENCH_FRAGMENT))
+	$(call vm_kernel,$(TREE),$(VM_BENCH_BUILD),,$(VM_BENCH_FRAGMENT))
+
+vm-bench-stock-kernel: stock-tree
+	$(call vm_fragment,x86_64-bench.config,$(VM_BENCH_FRAGMENT))
+	$(call vm_kernel,$(STOCK_TREE),$(VM_BENCH_STOCK_BUILD),--stock,$(VM_BENCH_FRAGMENT))
+
+# A new commit gets a fresh tree (files of the old one are not left over).
+base-tree: deps
+	@[ -n "$(BENCH_BASE)" ] || { echo "base-tree: set BENCH_BASE=COMMIT" >&2; exit 1; }
+	@commit=$$(git -C $(REPO) rev-parse --verify -q "$(BENCH_BASE)^{commit}") || \
+		{ echo "base-tree: $(BENCH_BASE) is no commit" >&2; exit 1; }; \
+	if [ "$$(cat $(BASE_SRC)/.udmabuf-commit 2>/dev/null)" != "$$commit" ]; then \
+		echo "base-tree: the repository at $$commit in $(BASE_SRC)"; \
+		rm -rf $(BASE_SRC) $(BASE_TREE) && mkdir -p $(BASE_SRC) && \
+		git -C $(REPO) archive "$$commit" | tar -x -C $(BASE_SRC) && \
+		echo "$$commit" >$(BASE_SRC)/.udmabuf-commit; \
+	fi
+	@KDIR= $(BASE_SRC)/tools/prepare-tree.sh $(BASE_TREE) $(KERNEL_PKG_VERSION)
+
+vm-bench-base-kernel: base-tree
+	$(call vm_fragment,x86_64-bench.config,$(VM_BENCH_FRAGMENT))
+	$(call vm_kernel,$(BASE_TREE),$(VM_BENCH_BASE_BUILD),,$(VM_BENCH_FRAGMENT))
+
+bench: vm-bench-kernel vm-bench-stock-kernel \
+	$(if $(BENCH_BASE),vm-bench-base-kernel) \
+	$(if $(filter 1,$(BENCH_FLOOR)),floor-module)
+	@$(if $(filter 1,$(BENCH_FLOOR)),FLOOR_KERNEL=$(VM_PROFILE_BUILD) \
+		FLOOR_LIST=$(FLOOR_BUILD)/initramfs.list) \
+	$(if $(BENCH_BASE),BENCH_BASE_TREE=$(BASE_TREE) \
+		BENCH_BASE_BUILD=$(VM_BENCH_BASE_BUILD) \
+		BENCH_BASE_NAME=$$(cat $(BASE_SRC)/.udmabuf-commit)) \
+		tools/vm/bench.sh $(TREE) $(VM_BENCH_BUILD) $(STOCK_TREE) \
+		$(VM_BENCH_STOCK_BUILD) $(BUILD)/bench
 
 # Profile: where create, the first mmap + touch and release spend their
 # time, by ftrace's function profiler in a kernel of its own, counted in
@@ -242,6 +353,7 @@ profile: floor-module
 # why clang), lcov + HTML under coverage/, a floor that make test enforces.
 COVERAGE_BUILD := $(BUILD)/coverage
 coverage: tree
+	$(call fresh,coverage coverage-floor)
 	@rm -f $(COVERAGE_BUILD)/default.profraw
 	@mkdir -p $(COVERAGE_BUILD)
 	$(call kunit_run,coverage,$(COVERAGE_BUILD),--make_options=LLVM=1 \
@@ -257,6 +369,7 @@ coverage: tree
 # Sanitizers: the UML suites with KASAN, UBSAN, DEBUG_VM, lockdep,
 # DEBUG_LIST and DEBUG_SG; any report in the kernel log fails.
 sanitize: tree
+	$(call fresh,sanitize-reports)
 	$(call kunit_run,sanitize,$(BUILD)/sanitize,\
 		--kunitconfig=$(REPO)/.kunitconfig \
 		--kunitconfig=$(REPO)/lib/kunit-configs/sanitize-uml.config)
@@ -266,7 +379,7 @@ sanitize: tree
 
 # Lint: each check is one case in the total.
 lint: tree
-	@mkdir -p $(RESULTS)
+	$(call fresh,lint)
 	@tools/lint.sh $(TREE) $(BUILD)/lint $(JOBS) $(RESULTS)/lint.json; \
 		echo $$? >$(RESULTS)/lint.exit
 
@@ -279,7 +392,7 @@ patches: deps
 		$(KERNEL_PKG_VERSION)
 
 define check_patches
-	@mkdir -p $(RESULTS)
+	$(call fresh,patches)
 	@UML_JSON=$(RESULTS)/uml.json tools/patches/check-series.sh \
 		$(PATCHES_GIT) $(PATCHES) $(RESULTS)/patches.json $(1); \
 		echo $$? >$(RESULTS)/patches.exit
@@ -287,27 +400,30 @@ endef
 
 check-patches: patches
 	$(call check_patches,--full $(JOBS))
-	@tools/kunit-total.py \
-		patches=$(RESULTS)/patches.json:$$(cat $(RESULTS)/patches.exit)
+	@$(TOTAL) patches
 
 check-patches-quick: patches
 	$(call check_patches)
 
-test: kunit-uml lint selftest kunit-x86 sanitize coverage check-patches-quick \
-	stress-run client-run
-	@tools/kunit-total.py \
-		client=$(RESULTS)/client.json:$$(cat $(RESULTS)/client.exit) \
-		stress=$(RESULTS)/stress.json:$$(cat $(RESULTS)/stress.exit) \
-		migrate=$(RESULTS)/migrate.json:$$(cat $(RESULTS)/migrate.exit) \
-		patches=$(RESULTS)/patches.json:$$(cat $(RESULTS)/patches.exit) \
-		sanitize=$(RESULTS)/sanitize.json:$$(cat $(RESULTS)/sanitize.exit) \
-		sanitize-reports=$(RESULTS)/sanitize-reports.json:$$(cat $(RESULTS)/sanitize-reports.exit) \
-		coverage=$(RESULTS)/coverage.json:$$(cat $(RESULTS)/coverage.exit) \
-		coverage-floor=$(RESULTS)/coverage-floor.json:$$(cat $(RESULTS)/coverage-floor.exit) \
-		uml=$(RESULTS)/uml.json:$$(cat $(RESULTS)/uml.exit) \
-		lint=$(RESULTS)/lint.json:$$(cat $(RESULTS)/lint.exit) \
-		vm=$(RESULTS)/vm.json:$$(cat $(RESULTS)/vm.exit) \
-		x86_64=$(RESULTS)/x86_64.json:$$(cat $(RESULTS)/x86_64.exit)
+# make test's stages, each NAME[:KIND]: its results are NAME.json and
+# NAME.exit in $(RESULTS); KIND counts the cases it must run from the
+# sources (kunit, or vm=PROGRAMS for a run-vm.sh boot: tools/stage_counts.py).
+# make test deletes their results, makes test-stages with -k (a failed
+# build fails the stages that need it, the others still run) and always
+# ends with the total: a stage without new results, or short of cases,
+# fails. A new stage: its word here, its rule in test-stages.
+TEST_STAGES = uml:kunit lint $(if $(STOCK),vm-stock,vm):vm=$(SELFTESTS) \
+	x86_64:kunit x86_64-reports \
+	sanitize:kunit sanitize-reports coverage:kunit coverage-floor patches \
+	stress:vm=$(STRESS_PROGRAMS) migrate:vm=migrate $(CLIENT_LABEL):vm=client \
+	swiotlb:vm=$(SWIOTLB_PROGRAMS)
+test-stages: kunit-uml lint selftest swiotlb kunit-x86 sanitize coverage \
+	check-patches-quick stress-run client-run
+
+test:
+	$(call fresh,$(foreach s,$(TEST_STAGES),$(firstword $(subst :, ,$(s)))))
+	@$(MAKE) --no-print-directory -k test-stages; \
+		$(TOTAL) --make-status=$$? $(TEST_STAGES)
 
 run: vm-kernel
 	@mkdir -p $(RESULTS)
@@ -324,6 +440,8 @@ clean:
 	rm -rf $(BUILD)/uml $(BUILD)/lint $(BUILD)/vm $(BUILD)/vm-stock \
 		$(BUILD)/client-guest \
 		$(BUILD)/vm-debug $(BUILD)/patches $(BUILD)/patches-git \
+		$(BUILD)/vm-bench $(BUILD)/vm-bench-stock $(BUILD)/vm-bench-base \
+		$(BUILD)/linux-base $(BUILD)/base-src \
 		$(BUILD)/coverage $(BUILD)/sanitize $(RESULTS)
 
 distclean:

@@ -19,15 +19,32 @@ make -s -C "$tree" O="$out" ARCH=x86_64 tinyconfig >/dev/null
 	"$fragment" >/dev/null
 make -s -C "$tree" O="$out" ARCH=x86_64 olddefconfig >/dev/null
 
-# Every option we asked for must have survived olddefconfig.
-missing=0
+# Every option we asked for must have survived olddefconfig: its last
+# line in the fragment wins (a fragment laid over another turns options
+# off with "# CONFIG_X is not set"), and an option turned off must not be
+# set to anything.
+declare -A want=()
+order=()
 while read -r line; do
-	case "$line" in CONFIG_*) ;; *) continue ;; esac
-	[ "$mode" = --stock ] && [ "$line" = CONFIG_UDMABUF_KUNIT_TEST=y ] && continue
-	if ! grep -qxF "$line" "$out/.config"; then
+	case "$line" in
+	CONFIG_*=*) opt=${line%%=*} ;;
+	"# CONFIG_"*" is not set") opt=${line#\# } opt=${opt%% *} ;;
+	*) continue ;;
+	esac
+	[ -n "${want[$opt]+set}" ] || order+=("$opt")
+	want[$opt]=$line
+done <"$fragment"
+missing=0
+for opt in "${order[@]}"; do
+	line=${want[$opt]}
+	[ "$mode" = --stock ] && [ "$opt" = CONFIG_UDMABUF_KUNIT_TEST ] && continue
+	case "$line" in
+	'#'*) ! grep -q "^$opt=" "$out/.config" ;;
+	*) grep -qxF "$line" "$out/.config" ;;
+	esac || {
 		echo "config: $line did not stick" >&2
 		missing=1
-	fi
-done <"$fragment"
+	}
+done
 [ $missing -eq 0 ] || exit 1
 cp "$fragment" "$stamp"
