@@ -3,10 +3,13 @@
 """Tables, CSV and a plot from the bench program's console output.
 
 Usage: bench-report.py OUT_DIR ours=LOG[,LOG...] stock=LOG[,LOG...]
+                        [base=LOG[,LOG...]]
 
-Prints, per backing, min/median/max of every metric for both drivers, the
-spread ((max - min) / median) and the ratio of the medians (ours/stock); writes OUT_DIR/bench.csv (every raw
-line) and OUT_DIR/bench.png (mmap+touch time and faults against size).
+Prints, per backing, min/median/max of every metric for each driver, the
+spread ((max - min) / median) and the ratio of the medians (ours/stock;
+with base, our driver at an earlier commit, also base/stock and
+ours/base); writes OUT_DIR/bench.csv (every raw line) and OUT_DIR/bench.png
+(mmap+touch time and faults against size).
 Measures only: nothing here passes or fails.
 """
 
@@ -63,46 +66,54 @@ def main(out, *specs):
                                   str(r["items"]), str(r["rep"])] +
                                  [fmt(r[k]) for k in FIELDS]) + "\n")
     ours, stock = group(runs.get("ours", [])), group(runs.get("stock", []))
+    base = group(runs["base"]) if runs.get("base") else None
+    # Columns: the drivers, stock first; then the ratios of their medians.
+    drivers = [("stock", stock)] + ([("base", base)] if base else []) + \
+        [("ours", ours)]
+    ratios = [("ours", "stock")] if not base else \
+        [("base", "stock"), ("ours", "stock"), ("ours", "base")]
     metrics = [("create_us", "create (us)"),
                ("first_us", "mmap+first byte (us)"),
                ("touch_us", "mmap+touch (us)"),
                ("faults", "faults"), ("release_us", "release (us)"),
                ("pte_kb", "page tables of the mapping (KiB)"),
                ("memfree_kb", "MemFree drop at create (KiB)")]
-    for backing in sorted({k[0] for k in list(ours) + list(stock)}):
+    keys = set().union(*(g for _, g in drivers))
+    for backing in sorted({k[0] for k in keys}):
         print(f"\n### {backing}\n")
-        print("| size | items | metric | stock min/med/max (spread) "
-              "| ours min/med/max (spread) | ours/stock |")
-        print("|---|---|---|---|---|---|")
-        for key in sorted(k for k in set(ours) | set(stock)
-                          if k[0] == backing):
+        print("| size | items | metric | " +
+              " | ".join(f"{n} min/med/max (spread)" for n, _ in drivers) +
+              " | " + " | ".join(f"{a}/{b}" for a, b in ratios) + " |")
+        print("|---|---|---|" + "---|" * (len(drivers) + len(ratios)))
+        for key in sorted(k for k in keys if k[0] == backing):
             for m, label in metrics:
                 cells = []
-                meds = []
-                for g in (stock, ours):
+                meds = {}
+                for name, g in drivers:
                     v = g.get(key, {}).get(m)
                     if v:
                         med = statistics.median(v)
-                        meds.append(med)
+                        meds[name] = med
                         spread = ((max(v) - min(v)) / med * 100 if med
                                   else 0)
                         cells.append(f"{fmt(min(v))} / {fmt(med)} / "
                                      f"{fmt(max(v))} ({spread:.1f}%)")
                     else:
-                        meds.append(None)
                         cells.append("-")
-                ratio = (f"{meds[1] / meds[0]:.3f}" if None not in meds and
-                         meds[0] else "-")
-                print(f"| {key[1]} MiB | {key[2]} | {label} | {cells[0]} | "
-                      f"{cells[1]} | {ratio} |")
-    plot(out, ours, stock)
+                for a, b in ratios:
+                    cells.append(f"{meds[a] / meds[b]:.3f}"
+                                 if meds.get(a) is not None and meds.get(b)
+                                 else "-")
+                print(f"| {key[1]} MiB | {key[2]} | {label} | " +
+                      " | ".join(cells) + " |")
+    plot(out, drivers)
 
 
-def plot(out, ours, stock):
+def plot(out, drivers):
     data = os.path.join(out, "plot.dat")
     series = []
     with open(data, "w") as f:
-        for name, g in (("stock", stock), ("ours", ours)):
+        for name, g in drivers:
             for backing in sorted({k[0] for k in g}):
                 keys = sorted(k for k in g if k[0] == backing and k[2] == 1)
                 if not keys:

@@ -2,6 +2,9 @@
 # make bench: the bench program in the VM, alternating our kernel and the
 # stock 6.12 one (same tree, same config, same VM), then the report.
 # Usage: bench.sh TREE VM_BUILD STOCK_TREE STOCK_BUILD OUT
+# With BENCH_BASE_TREE and BENCH_BASE_BUILD (our driver at an earlier
+# commit, named by BENCH_BASE_NAME), each round boots it too, as the third
+# driver "base": the report adds its column and the ratios to it.
 # With FLOOR_KERNEL (make profile's build folder) and FLOOR_LIST (the
 # floor module's initramfs list), one more boot prints the floor table:
 # our driver's phases beside the kernel's own calls, in that kernel.
@@ -21,7 +24,9 @@ if [ "${BENCH_STABLE:-0}" = 1 ]; then
 fi
 cmdline="udmabuf.size_limit_mb=1024 bench_reps=$reps bench_max_mb=$max_mb"
 
-ours=() stock=()
+base_tree=${BENCH_BASE_TREE:-} base_build=${BENCH_BASE_BUILD:-}
+ours=() stock=() base=()
+start=$(date +%s)
 for round in $(seq 1 "$rounds"); do
 	"$vm/run-vm.sh" "$tree" "$kbuild" "$out" "bench-ours-$round" bench \
 		"$cmdline" >/dev/null
@@ -29,14 +34,22 @@ for round in $(seq 1 "$rounds"); do
 	"$vm/run-vm.sh" "$stock_tree" "$stock_build" "$out" "bench-stock-$round" \
 		bench "$cmdline" >/dev/null
 	stock+=("$out/bench-stock-$round-console.log")
+	if [ -n "$base_tree" ] && [ -n "$base_build" ]; then
+		"$vm/run-vm.sh" "$base_tree" "$base_build" "$out" \
+			"bench-base-$round" bench "$cmdline" >/dev/null
+		base+=("$out/bench-base-$round-console.log")
+	fi
 done
 
 accel=$(cat "$out/accel" 2>/dev/null)
 [ "${BENCH_STABLE:-0}" = 1 ] && accel="TCG with -icount shift=0,sleep=off (times are guest instructions / 1000)"
-echo "bench: $(date -u +%F), $(nproc) cores, QEMU under $accel, " \
-	"$rounds rounds x $reps repetitions"
+echo "bench: $(date -u +%F), $(nproc) cores, QEMU under $accel," \
+	"$rounds rounds x $reps repetitions, $(( $(date +%s) - start )) s of boots"
+echo "kernels: $(basename "$kbuild") (ours), $(basename "$stock_build")" \
+	"(stock)${base[0]:+, $(basename "$base_build") (base: our driver at ${BENCH_BASE_NAME:-an earlier commit})}"
 IFS=,
-"$vm/bench-report.py" "$out" "ours=${ours[*]}" "stock=${stock[*]}"
+"$vm/bench-report.py" "$out" "ours=${ours[*]}" "stock=${stock[*]}" \
+	${base[0]:+"base=${base[*]}"}
 status=$?
 unset IFS
 
