@@ -173,7 +173,7 @@ vm-debug-kernel: tree
 # kernel report in either console fails. Both boot with full preemption
 # (preempt=full; the boot check expects it).
 STRESS ?= 1:120:4
-STRESS_PROGRAMS := stress:$(STRESS),udmabuf-uapi:-t:vgem_imports_a_shmem_buffer:-t:vgem_imports_a_hugetlb_buffer,udmabuf-mapping
+STRESS_PROGRAMS := udmabuf-mapping,stress:$(STRESS),udmabuf-uapi:-t:vgem_imports_a_shmem_buffer:-t:vgem_imports_a_hugetlb_buffer
 stress-run: vm-debug-kernel
 	$(call fresh,stress migrate)
 	@VM_MEM=4G VM_HUGEPAGES=256 VM_QEMU_ARGS="$(GIGANTIC_QEMU)" \
