@@ -198,6 +198,7 @@ static void udmabuf_unmap_dma_buf(struct dma_buf_attachment *attach,
 	udmabuf_unmap_sgt(attach->dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
 }
 
+#ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
 /* Step @frames over @count pages, across runs. */
 static void udmabuf_skip_frames(struct udmabuf_pfn_run *frames,
 				pgoff_t count)
@@ -225,12 +226,36 @@ static bool udmabuf_block_is_leaf(struct vm_area_struct *vma,
 				  unsigned long addr, unsigned long pfn,
 				  pgoff_t nr_pages)
 {
-	if (!IS_ENABLED(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) ||
-	    addr < vma->vm_start || addr + PMD_SIZE > vma->vm_end)
+	if (addr < vma->vm_start || addr + PMD_SIZE > vma->vm_end)
 		return false;
 	return udmabuf_map_order(addr, pfn, nr_pages, BIT(PMD_ORDER)) ==
 	       PMD_ORDER;
 }
+
+/* If the block at @addr is a leaf block, step @frames over its @count. */
+static bool udmabuf_skip_leaf_block(struct vm_area_struct *vma,
+				    unsigned long addr,
+				    struct udmabuf_pfn_run *frames,
+				    pgoff_t count)
+{
+	unsigned long pfn;
+	pgoff_t len;
+
+	if (!udmabuf_pfn_run_peek(frames, &pfn, &len) ||
+	    !udmabuf_block_is_leaf(vma, addr, pfn, len))
+		return false;
+	udmabuf_skip_frames(frames, count);
+	return true;
+}
+#else
+static bool udmabuf_skip_leaf_block(struct vm_area_struct *vma,
+				    unsigned long addr,
+				    struct udmabuf_pfn_run *frames,
+				    pgoff_t count)
+{
+	return false;
+}
+#endif
 
 /* What udmabuf_set_pte() needs: the VMA, and where its frames come from. */
 struct udmabuf_pte_fill {
@@ -321,9 +346,8 @@ static void udmabuf_prefault(struct vm_area_struct *vma,
 	while (addr < vma->vm_end &&
 	       udmabuf_pfn_run_peek(&frames, &pfn, &len)) {
 		count = udmabuf_pages_to_boundary(addr, vma->vm_end);
-		if (udmabuf_block_is_leaf(vma, addr, pfn, len))
-			udmabuf_skip_frames(&frames, count);
-		else if (udmabuf_insert_ptes(vma, addr, count, &frames))
+		if (!udmabuf_skip_leaf_block(vma, addr, &frames, count) &&
+		    udmabuf_insert_ptes(vma, addr, count, &frames))
 			return;
 		addr += count << PAGE_SHIFT;
 		if (fatal_signal_pending(current))
@@ -342,6 +366,7 @@ static bool udmabuf_vma_fits(struct vm_area_struct *vma,
 					     vma_pages(vma));
 }
 
+#ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
 /* Start @frames at the page of @vma that @addr maps, for @count pages. */
 static void udmabuf_frames_at(struct udmabuf_pfn_run *frames,
 			      struct vm_area_struct *vma, unsigned long addr,
@@ -352,6 +377,58 @@ static void udmabuf_frames_at(struct udmabuf_pfn_run *frames,
 	udmabuf_pfn_run_start(frames, &ubuf->slices, vma->vm_pgoff +
 			      ((addr - vma->vm_start) >> PAGE_SHIFT), count, 0);
 }
+
+/*
+ * After the faulting page, the rest: inside a leaf block, that block's
+ * pages only (its PMD entry is a page table by now); elsewhere every page
+ * of the VMA outside leaf blocks.
+ */
+static void udmabuf_map_around(struct vm_area_struct *vma, unsigned long addr)
+{
+	unsigned long block = ALIGN_DOWN(addr, PMD_SIZE);
+	const struct udmabuf *ubuf = vma->vm_private_data;
+	struct udmabuf_pfn_run run;
+	pgoff_t count;
+
+	if (block >= vma->vm_start) {
+		count = udmabuf_pages_to_boundary(block, vma->vm_end);
+		udmabuf_frames_at(&run, vma, block, count);
+		if (udmabuf_skip_leaf_block(vma, block, &run, 0)) {
+			udmabuf_frames_at(&run, vma, block, count);
+			udmabuf_insert_ptes(vma, block, count, &run);
+			return;
+		}
+	}
+	udmabuf_prefault(vma, &ubuf->slices);
+}
+
+/*
+ * A racing huge fault put a leaf where the faulting page's PTE table would
+ * go (vmf_insert_pfn() says VM_FAULT_OOM), or a split took it away again:
+ * the access is retried.
+ */
+static vm_fault_t udmabuf_fault_result(struct vm_fault *vmf, vm_fault_t ret)
+{
+	pmd_t pmd;
+
+	if (ret != VM_FAULT_OOM || !vmf->pmd)
+		return ret;
+	pmd = pmdp_get_lockless(vmf->pmd);
+	return pmd_none(pmd) || pmd_leaf(pmd) ? VM_FAULT_NOPAGE : ret;
+}
+#else
+static void udmabuf_map_around(struct vm_area_struct *vma, unsigned long addr)
+{
+	const struct udmabuf *ubuf = vma->vm_private_data;
+
+	udmabuf_prefault(vma, &ubuf->slices);
+}
+
+static vm_fault_t udmabuf_fault_result(struct vm_fault *vmf, vm_fault_t ret)
+{
+	return ret;
+}
+#endif
 
 /*
  * The buffer's memory is pinned for its whole life, so there is nothing to
@@ -368,7 +445,6 @@ static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct udmabuf *ubuf = vma->vm_private_data;
-	unsigned long block = ALIGN_DOWN(vmf->address, PMD_SIZE);
 	struct udmabuf_pfn_run run;
 	unsigned long pfn;
 	pgoff_t len;
@@ -380,31 +456,9 @@ static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 	udmabuf_pfn_run_start(&run, &ubuf->slices, vmf->pgoff, 1, 1);
 	udmabuf_pfn_run_next(&run, &pfn, &len);
 	ret = vmf_insert_pfn(vma, vmf->address, pfn);
-	/*
-	 * A racing huge fault put a leaf where the PTE table would go, or a
-	 * split took it away again: the access is retried.
-	 */
-	if (ret == VM_FAULT_OOM && vmf->pmd) {
-		pmd_t pmd = pmdp_get_lockless(vmf->pmd);
-
-		if (pmd_none(pmd) || pmd_leaf(pmd))
-			return VM_FAULT_NOPAGE;
-	}
-	if (ret != VM_FAULT_NOPAGE)
-		return ret;
-
-	if (block >= vma->vm_start) {
-		len = udmabuf_pages_to_boundary(block, vma->vm_end);
-		udmabuf_frames_at(&run, vma, block, len);
-		if (udmabuf_pfn_run_peek(&run, &pfn, &len) &&
-		    udmabuf_block_is_leaf(vma, block, pfn, len)) {
-			udmabuf_insert_ptes(vma, block, PMD_SIZE >> PAGE_SHIFT,
-					    &run);
-			return ret;
-		}
-	}
-	udmabuf_prefault(vma, &ubuf->slices);
-	return ret;
+	if (ret == VM_FAULT_NOPAGE)
+		udmabuf_map_around(vma, vmf->address);
+	return udmabuf_fault_result(vmf, ret);
 }
 
 #ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
@@ -523,12 +577,33 @@ static void udmabuf_setup_dma(void)
 			ret);
 }
 
+#ifdef CONFIG_DMA_API_DEBUG
 /*
  * Under the DMA-API debugger, one mapping of the misc device at a time:
  * buffers may share pages, and the debugger matches a sync to a mapping
  * of the same address by best fit.
  */
 static DEFINE_MUTEX(udmabuf_cpu_sync_lock);
+
+static int udmabuf_cpu_sync_lock_killable(void)
+{
+	return mutex_lock_killable(&udmabuf_cpu_sync_lock);
+}
+
+static void udmabuf_cpu_sync_unlock(void)
+{
+	mutex_unlock(&udmabuf_cpu_sync_lock);
+}
+#else
+static int udmabuf_cpu_sync_lock_killable(void)
+{
+	return 0;
+}
+
+static void udmabuf_cpu_sync_unlock(void)
+{
+}
+#endif
 
 /**
  * udmabuf_cpu_sync_needed - whether CPU access brackets have caches to sync
@@ -552,21 +627,20 @@ EXPORT_SYMBOL_IF_KUNIT(udmabuf_cpu_sync_needed);
 static int udmabuf_cpu_sync(struct device *dev, struct sg_table *sgt,
 			    enum dma_data_direction dir, bool for_cpu)
 {
-	int ret;
+	int ret = udmabuf_cpu_sync_lock_killable();
 
-	if (IS_ENABLED(CONFIG_DMA_API_DEBUG) &&
-	    mutex_lock_killable(&udmabuf_cpu_sync_lock))
-		return -EINTR;
-	ret = udmabuf_dma_map(dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
 	if (!ret) {
-		if (for_cpu)
-			dma_sync_sgtable_for_cpu(dev, sgt, dir);
-		else
-			dma_sync_sgtable_for_device(dev, sgt, dir);
-		dma_unmap_sgtable(dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
+		ret = udmabuf_dma_map(dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
+		if (!ret) {
+			if (for_cpu)
+				dma_sync_sgtable_for_cpu(dev, sgt, dir);
+			else
+				dma_sync_sgtable_for_device(dev, sgt, dir);
+			dma_unmap_sgtable(dev, sgt, dir,
+					  DMA_ATTR_SKIP_CPU_SYNC);
+		}
+		udmabuf_cpu_sync_unlock();
 	}
-	if (IS_ENABLED(CONFIG_DMA_API_DEBUG))
-		mutex_unlock(&udmabuf_cpu_sync_lock);
 	return ret;
 }
 

@@ -2142,6 +2142,23 @@ static void cpu_access_with_nothing_to_sync_test(struct kunit *test)
 	udmabuf_test_expect_allocs(test, &allocs);
 }
 
+/*
+ * Brackets as this machine's misc device takes them, without the suite's
+ * stub: whether or not it has caches to sync, a begin and an end succeed.
+ */
+static void cpu_access_on_this_machine_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 2);
+	struct udmabuf_create_item item = item_of(memfd, 0, 2);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+
+	kunit_deactivate_static_stub(test, udmabuf_cpu_sync_needed);
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
+							  DMA_BIDIRECTIONAL));
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
+							DMA_BIDIRECTIONAL));
+}
+
 /* Eight threads begin CPU access on one fresh buffer at once. */
 struct sync_racer {
 	struct work_struct work;
@@ -3178,6 +3195,7 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(cpu_access_syncs_each_page_once_test),
 	KUNIT_CASE(cpu_access_keeps_direction_test),
 	KUNIT_CASE(cpu_access_with_nothing_to_sync_test),
+	KUNIT_CASE(cpu_access_on_this_machine_test),
 	KUNIT_CASE(first_sync_race_test),
 	KUNIT_CASE_PARAM(refusal_test, refusal_gen_params),
 	KUNIT_CASE(ioctl_create_list_test),
