@@ -388,13 +388,14 @@ static void udmabuf_map_around(struct vm_area_struct *vma, unsigned long addr)
 	unsigned long block = ALIGN_DOWN(addr, PMD_SIZE);
 	const struct udmabuf *ubuf = vma->vm_private_data;
 	struct udmabuf_pfn_run run;
-	pgoff_t count;
+	pgoff_t count, len;
+	unsigned long pfn;
 
 	if (block >= vma->vm_start) {
 		count = udmabuf_pages_to_boundary(block, vma->vm_end);
 		udmabuf_frames_at(&run, vma, block, count);
-		if (udmabuf_skip_leaf_block(vma, block, &run, 0)) {
-			udmabuf_frames_at(&run, vma, block, count);
+		if (udmabuf_pfn_run_peek(&run, &pfn, &len) &&
+		    udmabuf_block_is_leaf(vma, block, pfn, len)) {
 			udmabuf_insert_ptes(vma, block, count, &run);
 			return;
 		}
