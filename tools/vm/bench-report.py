@@ -9,7 +9,9 @@ Prints, per backing, min/median/max of every metric for each driver, the
 spread ((max - min) / median) and the ratio of the medians (ours/stock;
 with base, our driver at an earlier commit, also base/stock and
 ours/base); writes OUT_DIR/bench.csv (every raw line) and OUT_DIR/bench.png
-(mmap+touch time and faults against size).
+(mmap+touch time and faults against size). BENCH-MEMFD lines (the memfd
+itself mapped and touched, no udmabuf: the kernel's own huge faults) make
+a last table, ours/memfd being the price of our faults over the kernel's.
 Measures only: nothing here passes or fails.
 """
 
@@ -23,7 +25,7 @@ FIELDS = ["create_us", "touch_us", "faults", "release_us", "memfree_kb",
           "slab_kb", "vmalloc_kb", "first_us", "pte_kb"]
 
 
-def read(paths):
+def read(paths, memfd_rows=None):
     rows = []
     for path in paths:
         with open(path, errors="replace") as f:
@@ -35,6 +37,11 @@ def read(paths):
                                  "items": int(p[3]), "rep": int(p[4]),
                                  **{k: float(v) for k, v in
                                     zip(FIELDS, p[5:])}})
+                elif line.startswith("BENCH-MEMFD,") and \
+                        memfd_rows is not None:
+                    p = line.split(",")
+                    memfd_rows[(p[1], int(p[2]))].append(
+                        (float(p[4]), float(p[5])))
                 elif line.startswith(("BENCH-SKIP", "BENCH-FAIL")):
                     print(f"  {os.path.basename(path)}: {line}")
     return rows
@@ -53,10 +60,11 @@ def fmt(v):
 
 
 def main(out, *specs):
-    runs = {}
+    runs, memfd = {}, defaultdict(list)
     for spec in specs:
         name, _, paths = spec.partition("=")
-        runs[name] = read([p for p in paths.split(",") if p])
+        runs[name] = read([p for p in paths.split(",") if p],
+                          memfd if name == "ours" else None)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "bench.csv"), "w") as f:
         f.write("driver,backing,size_mb,items,rep," + ",".join(FIELDS) + "\n")
@@ -106,7 +114,29 @@ def main(out, *specs):
                                  else "-")
                 print(f"| {key[1]} MiB | {key[2]} | {label} | " +
                       " | ".join(cells) + " |")
+    memfd_table(memfd, ours)
     plot(out, drivers)
+
+
+def memfd_table(memfd, ours):
+    """mmap+touch of the memfd itself beside ours, medians."""
+    if not memfd:
+        return
+    print("\n### the memfd itself, mapped and touched the same way (ours' "
+          "boots)\n")
+    print("| backing | size | memfd mmap+touch | faults | ours mmap+touch "
+          "| faults | ours/memfd |")
+    print("|---|---|---|---|---|---|---|")
+    for (backing, size), samples in sorted(memfd.items()):
+        touch = statistics.median(t for t, _ in samples)
+        faults = statistics.median(f for _, f in samples)
+        g = ours.get((backing, size, 1), {})
+        our_touch = statistics.median(g["touch_us"]) if g else None
+        our_faults = statistics.median(g["faults"]) if g else None
+        ratio = f"{our_touch / touch:.3f}" if our_touch and touch else "-"
+        print(f"| {backing} | {size} MiB | {fmt(touch)} | {fmt(faults)} | "
+              f"{fmt(our_touch) if our_touch else '-'} | "
+              f"{fmt(our_faults) if our_faults else '-'} | {ratio} |")
 
 
 def plot(out, drivers):

@@ -13,6 +13,10 @@
  * fits (a plain mmap() lands anywhere), except for the backings named
  * -aligned: those are mapped at a 2 MiB boundary, as a caller that wants
  * PMD mappings does.
+ * For the -aligned backings, the memfd itself is mapped and touched the
+ * same way once more, without a udmabuf: the kernel's own huge faults,
+ * one per 2 MiB, as a floor for ours (BENCH-MEMFD,backing,size_mb,rep,
+ * touch_us,faults).
  * Besides even splits of one memfd into 1 or 256 items, two lists of 1,024
  * one-page items over a 4 KiB shmem memfd: every item on the same page
  * (backing shmem-4k-same-page) and QEMU's shape, pages scattered over a
@@ -32,6 +36,27 @@ struct backing_kind {
 	size_t memfd_mb;	/* 0: as large as the buffer */
 	bool aligned;		/* mapped at a 2 MiB boundary */
 };
+
+/* mmap plus a touch of every page of the memfd itself, mapped as @b says. */
+static void time_memfd_touch(int memfd, const struct backing_kind *b,
+			     size_t size_mb, int rep)
+{
+	size_t size = size_mb << 20;
+	double t0 = now_us();
+	long faults = minor_faults();
+	uint8_t *buf = mmap_2m_skew(memfd, size, 0, PROT_READ,
+				    b->aligned ? 0 : SZ_4K);
+
+	if (buf == MAP_FAILED) {
+		printf("BENCH-FAIL,%s,%zu,1,memfd mmap\n", b->name, size_mb);
+		return;
+	}
+	touch_pages(buf, size);
+	faults = minor_faults() - faults;
+	printf("BENCH-MEMFD,%s,%zu,%d,%.0f,%ld\n", b->name, size_mb, rep,
+	       now_us() - t0, faults);
+	munmap(buf, size);
+}
 
 static int run(int dev, const struct backing_kind *b, size_t size_mb,
 	       unsigned int items, int reps)
@@ -133,6 +158,8 @@ static int run(int dev, const struct backing_kind *b, size_t size_mb,
 		       b->name, size_mb, items, rep, create_us, touch_us,
 		       faults, release_us, free0 - free1, slab1 - slab0,
 		       vm1 - vm0, first_us, pte_kb);
+		if (b->aligned)
+			time_memfd_touch(memfd, b, size_mb, rep);
 		fflush(stdout);
 	}
 	close(memfd);
