@@ -17,7 +17,9 @@ without a failed case counted (a crash, a build error, a timeout), when it
 ran no case, and when a group of it ran fewer cases than the sources count
 (skips count as run only where tools/expected-skips.txt declares them).
 --make-status is the exit code of the make that ran the stages: non-zero
-with every stage there is a failure too.
+with every stage there is a failure too. --since=SECONDS (the epoch time
+the stages began) adds a line of the wall time up to each stage's end,
+its builds included, in the order they ended.
 
 Prints a line per stage, each failed case as `FAILED stage.group: case`,
 then `total: N passed, N failed[, N skipped]`, and exits 1 when anything
@@ -93,6 +95,27 @@ def stage(arg, results, tree, failures):
     return tally, missing
 
 
+def stage_times(stages, results, since):
+    """Print the seconds from the end of the stage before (or @since)."""
+    ends = []
+    for arg in stages:
+        name = arg.split(":", 1)[0].split("=", 1)[0]
+        try:
+            ends.append((os.path.getmtime(os.path.join(results,
+                                                       name + ".exit")),
+                         name))
+        except OSError:
+            pass
+    if not ends:
+        return
+    last, parts = since, []
+    for end, name in sorted(ends):
+        parts.append(f"{name} {end - last:.0f}")
+        last = end
+    print(f"time (s, builds included): {', '.join(parts)}; "
+          f"all {last - since:.0f}")
+
+
 def main(args):
     opts = dict(a[2:].split("=", 1) for a in args
                 if a.startswith("--") and "=" in a)
@@ -106,6 +129,8 @@ def main(args):
         missing |= gone
         for key in total:
             total[key] += tally[key]
+    if "since" in opts:
+        stage_times(stages, results, float(opts["since"]))
     make_status = opts.get("make-status", "0")
     if make_status != "0":
         why = " (the stages it could not run are above)" if missing else ""
