@@ -229,29 +229,41 @@ static void append_same_range_twice_test(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
 }
 
-/* Many single-page slices: every page finds its own slice. */
+/*
+ * Many slices of one to four pages: every page finds the slice of the
+ * folio the test appended for it, and its frame. What is expected comes
+ * from the test's own record of the folios it appended, in order.
+ */
 static void find_every_page_test(struct kunit *test)
 {
 	const u32 nr = 37;
 	struct udmabuf_slices *slices = test_slices(test, nr);
-	struct folio *folio;
-	u32 i;
+	struct folio **folios;
+	u32 *first_page;
+	u32 i, f, pages = 0;
 
+	folios = kunit_kcalloc(test, nr, sizeof(*folios), GFP_KERNEL);
+	first_page = kunit_kcalloc(test, nr + 1, sizeof(*first_page),
+				   GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, folios);
+	KUNIT_ASSERT_NOT_NULL(test, first_page);
 	for (i = 0; i < nr; i++) {
-		folio = test_folio(test, i % 3);
-		KUNIT_ASSERT_EQ(test, append(slices, &folio, 1, 0,
-					     folio_nr_pages(folio)), 1);
+		folios[i] = test_folio(test, i % 3);
+		first_page[i] = pages;
+		pages += 1 << (i % 3);
+		KUNIT_ASSERT_EQ(test, append(slices, &folios[i], 1, 0,
+					     1 << (i % 3)), 1);
 	}
-	for (i = 0; i < slices->nr_pages; i++) {
-		u32 index = udmabuf_slices_find(slices, i);
-		const struct udmabuf_slice *slice = &slices->slice[index];
-
-		KUNIT_EXPECT_LE(test, slice->buf_pgoff, i);
-		KUNIT_EXPECT_LT(test, i, slice->buf_pgoff +
-				udmabuf_slice_nr_pages(slices, index));
-		KUNIT_EXPECT_EQ(test, page_pfn(slices, i),
-				folio_pfn(slice->folio) +
-				(i - slice->buf_pgoff));
+	first_page[nr] = pages;
+	KUNIT_ASSERT_EQ(test, slices->nr_pages, pages);
+	for (f = 0, i = 0; i < pages; i++) {
+		while (i >= first_page[f + 1])
+			f++;
+		KUNIT_EXPECT_EQ_MSG(test, udmabuf_slices_find(slices, i), f,
+				    "slice of page %u", i);
+		KUNIT_EXPECT_EQ_MSG(test, page_pfn(slices, i),
+				    folio_pfn(folios[f]) + i - first_page[f],
+				    "frame of page %u", i);
 	}
 }
 

@@ -11,13 +11,17 @@
 #include <linux/anon_inodes.h>
 #include <linux/delay.h>
 #include <linux/dma-buf.h>
+#include <linux/dma-direct.h>
+#include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
 #include <linux/dma-resv.h>
 #include <linux/falloc.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/highmem.h>
 #include <linux/hugetlb.h>
+#include <linux/iommu-dma.h>
 #include <linux/memfd.h>
 #include <linux/mount.h>
 #include <linux/iosys-map.h>
@@ -29,6 +33,8 @@
 #include <linux/scatterlist.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/swiotlb.h>
 #include <linux/udmabuf.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
@@ -948,11 +954,78 @@ static struct page *importer_sg_page(struct scatterlist *sg)
 }
 
 /*
+ * Whether @dev's DMA addresses are physical addresses (with its bus's
+ * offset), not IOMMU addresses: no IOMMU and no DMA ops in between. Under
+ * swiotlb=force they lead to bounce copies, which the map fills with the
+ * buffer's bytes but which are not its frames.
+ */
+static bool dma_is_direct(struct device *dev)
+{
+	return !get_dma_ops(dev) && !use_dma_iommu(dev);
+}
+
+/*
+ * What a device reads through the DMA segments of @sgt, mapped for @dev:
+ * page after page, the frames in @pfns (unless bounced) holding @bytes.
+ * Both are found without the driver: the frames in the files' page
+ * cache, the bytes from the files' patterns. EXPECTs only: this also
+ * runs inside the driver's map (see dma_map_checking()).
+ */
+static void expect_dma_view(struct kunit *test, struct device *dev,
+			    struct sg_table *sgt, const unsigned long *pfns,
+			    const u8 *bytes, u32 nr_pages)
+{
+	bool bounced = is_swiotlb_force_bounce(dev);
+	struct scatterlist *sg;
+	u32 page = 0, k;
+	unsigned int i;
+
+	if (!dma_is_direct(dev)) {
+		kunit_info(test, "DMA addresses not physical: not followed\n");
+		return;
+	}
+	for_each_sgtable_dma_sg(sgt, sg, i) {
+		KUNIT_EXPECT_EQ_MSG(test, sg_dma_len(sg) & ~PAGE_MASK, 0,
+				    "length of DMA segment %u", i);
+		for (k = 0; k < sg_dma_len(sg) >> PAGE_SHIFT; k++, page++) {
+			phys_addr_t phys = dma_to_phys(dev, sg_dma_address(sg) +
+						       PG(k));
+			unsigned long pfn = PHYS_PFN(phys);
+			const u8 *want = bytes + PG(page);
+			size_t at;
+			u8 *got;
+
+			if (page >= nr_pages || offset_in_page(phys) ||
+			    !pfn_valid(pfn)) {
+				KUNIT_FAIL(test, "DMA page %u: %pa, past the buffer or no page",
+					   page, &phys);
+				return;
+			}
+			if (!bounced)
+				KUNIT_EXPECT_EQ_MSG(test, pfn, pfns[page],
+						    "frame of DMA page %u", page);
+			got = kmap_local_pfn(pfn);
+			for (at = 0; at < PAGE_SIZE && got[at] == want[at]; at++)
+				;
+			kunmap_local(got);
+			if (at < PAGE_SIZE) {
+				KUNIT_FAIL(test, "DMA page %u byte %zu differs from the file's",
+					   page, at);
+				return;
+			}
+		}
+	}
+	KUNIT_EXPECT_EQ_MSG(test, page, nr_pages, "pages the DMA segments cover");
+}
+
+/*
  * Map @dmabuf for an importer: each sg entry must be a maximal run of the
- * frames in @pfns that follow each other, and together cover the buffer.
+ * frames in @pfns that follow each other, and together cover the buffer;
+ * its DMA segments lead to the same frames, holding @bytes.
  */
 static void expect_attachment_runs(struct kunit *test, struct dma_buf *dmabuf,
-				   const unsigned long *pfns, u32 nr_pages)
+				   const unsigned long *pfns, const u8 *bytes,
+				   u32 nr_pages)
 {
 	struct dma_buf_attachment *attach = attach_importer(test, dmabuf);
 	struct scatterlist *sg;
@@ -980,6 +1053,7 @@ static void expect_attachment_runs(struct kunit *test, struct dma_buf *dmabuf,
 		page += len;
 	}
 	KUNIT_EXPECT_EQ(test, page, nr_pages);
+	expect_dma_view(test, attach->dev, sgt, pfns, bytes, nr_pages);
 	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
 	dma_buf_detach(dmabuf, attach);
 }
@@ -1011,15 +1085,21 @@ static void vmap_maps_every_pfn_test(struct kunit *test)
 			 expected_pfns(test, memfd, items, 2, 8));
 }
 
+/*
+ * An importer's sg table and DMA segments: the frames of the file's page
+ * cache, holding the file's bytes, in buffer order.
+ */
 static void map_attachment_test(struct kunit *test)
 {
 	struct test_memfd *memfd = sealed_memfd(test, 16);
+	struct test_memfd *memfds[] = { memfd, memfd };
 	struct udmabuf_create_item items[] = {
 		item_of(memfd, 0, 16), item_of(memfd, 4, 4),
 	};
 	unsigned long *pfns = expected_pfns(test, memfd, items, 2, 20);
 
-	expect_attachment_runs(test, create_ok(test, items, 2), pfns, 20);
+	expect_attachment_runs(test, create_ok(test, items, 2), pfns,
+			       expected_bytes(test, memfds, items, 2), 20);
 }
 
 /* Bytes the driver keeps for @dmabuf: the buffer and its slice array. */
@@ -1051,6 +1131,7 @@ static void check_huge_buffer(struct kunit *test, struct test_memfd *memfd,
 	unsigned long *pfns;
 	struct dma_buf *dmabuf;
 	size_t slice_bytes;
+	u8 *bytes;
 	u32 i, nr_pages = 0;
 	pgoff_t page;
 	int *pins;
@@ -1077,10 +1158,10 @@ static void check_huge_buffer(struct kunit *test, struct test_memfd *memfd,
 		   slice_bytes * 1000 / nr_pages % 1000, ksize(dmabuf->priv));
 	KUNIT_EXPECT_LE(test, slice_bytes * 10, (size_t)nr_pages);
 	expect_pins(test, memfd, before, pins);
-	expect_vmap_bytes(test, dmabuf,
-			  expected_bytes(test, memfds, items, count));
+	bytes = expected_bytes(test, memfds, items, count);
+	expect_vmap_bytes(test, dmabuf, bytes);
 	expect_vmap_pfns(test, dmabuf, pfns);
-	expect_attachment_runs(test, dmabuf, pfns, nr_pages);
+	expect_attachment_runs(test, dmabuf, pfns, bytes, nr_pages);
 	put_now(test, dmabuf);
 	expect_unpinned(test, memfd, before);
 }
@@ -1724,17 +1805,114 @@ static void gigantic_folio_mapping_test(struct kunit *test)
 #endif
 }
 
+/* A file page and its frame, to be sorted by frame. */
+struct page_frame {
+	unsigned long pfn;
+	pgoff_t index;
+};
+
+static int page_frame_cmp(const void *a, const void *b)
+{
+	const struct page_frame *x = a, *y = b;
+
+	return x->pfn < y->pfn ? -1 : x->pfn > y->pfn;
+}
+
+/* What each map of a CPU bracket must give the misc device. */
+static struct {
+	unsigned long *pfns;
+	u8 *bytes;
+	u32 nr_pages;
+	unsigned int maps;
+} cpu_map_want;
+
+/* cpu_map_want's frames and bytes: @frames of the file made with @seed. */
+static void want_cpu_map(const struct page_frame *frames, u32 nr, u8 seed)
+{
+	u32 i;
+
+	for (i = 0; i < nr; i++) {
+		cpu_map_want.pfns[i] = frames[i].pfn;
+		fill_pattern(cpu_map_want.bytes + PG(i), seed,
+			     PG(frames[i].index), PAGE_SIZE);
+	}
+	cpu_map_want.nr_pages = nr;
+}
+
 /*
- * CPU access brackets: end without begin is refused; begin maps the
- * buffer for the misc device once, or fails cleanly where there is no
- * DMA API, and may then be tried again.
+ * dma_map_sgtable() for a CPU bracket, checked while mapped: the table's
+ * pages are the frames of cpu_map_want, in that order, and so is the
+ * memory its DMA addresses lead to, which holds cpu_map_want's bytes.
+ */
+static int dma_map_checking(struct device *dev, struct sg_table *sgt,
+			    enum dma_data_direction dir, unsigned long attrs)
+{
+	struct kunit *test = kunit_get_current_test();
+	struct scatterlist *sg;
+	u32 page = 0, k;
+	unsigned int i;
+	int ret;
+
+	ret = dma_map_sgtable(dev, sgt, dir, attrs);
+	if (ret)
+		return ret;
+	cpu_map_want.maps++;
+	for_each_sgtable_sg(sgt, sg, i) {
+		KUNIT_EXPECT_EQ_MSG(test, sg->offset, 0, "entry %u", i);
+		for (k = 0; k < sg->length >> PAGE_SHIFT; k++, page++)
+			if (page < cpu_map_want.nr_pages)
+				KUNIT_EXPECT_EQ_MSG(test,
+						    page_to_pfn(sg_page(sg)) + k,
+						    cpu_map_want.pfns[page],
+						    "frame of page %u", page);
+	}
+	KUNIT_EXPECT_EQ_MSG(test, page, cpu_map_want.nr_pages,
+			    "pages in map %u", cpu_map_want.maps);
+	expect_dma_view(test, dev, sgt, cpu_map_want.pfns, cpu_map_want.bytes,
+			cpu_map_want.nr_pages);
+	return 0;
+}
+
+/*
+ * CPU access brackets: end without begin is refused; each bracket maps
+ * the buffer for the misc device (the suite's stub has it sync), or fails
+ * cleanly where there is no DMA API and may then be tried again. Each map
+ * is checked while it is made: the pages the buffer names (file pages 2,
+ * 0, 1, 2), each once, in frame order, at the frames of the file's page
+ * cache, holding the file's bytes, and at the end of a bracket what the
+ * CPU wrote in it, which the file then reads.
  */
 static void cpu_access_test(struct kunit *test)
 {
-	struct test_memfd *memfd = sealed_memfd(test, 3);
-	struct udmabuf_create_item item = item_of(memfd, 0, 3);
-	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	static const pgoff_t file_page[] = { 2, 0, 1, 2 };
+	struct test_memfd *memfd = sealed_memfd(test, 4);
+	struct test_memfd *memfds[] = { memfd, memfd };
+	struct udmabuf_create_item items[] = {
+		item_of(memfd, 2, 1), item_of(memfd, 0, 3),
+	};
+	struct udmabuf_create_item named = item_of(memfd, 0, 3);
+	unsigned long *pfns = expected_pfns(test, memfd, &named, 1, 3);
+	struct dma_buf *dmabuf = create_ok(test, items, 2);
+	u8 seed = memfd->seed ^ 0x5a;
+	struct page_frame frames[3];
+	struct iosys_map map;
+	u8 *file, *want;
+	loff_t pos = 0;
 	int ret;
+	u32 i;
+
+	for (i = 0; i < ARRAY_SIZE(frames); i++)
+		frames[i] = (struct page_frame) { pfns[i], i };
+	sort(frames, ARRAY_SIZE(frames), sizeof(*frames), page_frame_cmp,
+	     NULL);
+	cpu_map_want.pfns = kunit_kcalloc(test, ARRAY_SIZE(frames),
+					  sizeof(*cpu_map_want.pfns),
+					  GFP_KERNEL);
+	cpu_map_want.bytes = test_kvmalloc(test, PG(ARRAY_SIZE(frames)));
+	KUNIT_ASSERT_NOT_NULL(test, cpu_map_want.pfns);
+	want_cpu_map(frames, ARRAY_SIZE(frames), memfd->seed);
+	cpu_map_want.maps = 0;
+	kunit_activate_static_stub(test, udmabuf_dma_map, dma_map_checking);
 
 	KUNIT_EXPECT_EQ(test, -EINVAL,
 			dma_buf_end_cpu_access(dmabuf, DMA_TO_DEVICE));
@@ -1749,17 +1927,38 @@ static void cpu_access_test(struct kunit *test)
 		kunit_skip(test, "no DMA mapping here: %d", ret);
 	}
 	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf, DMA_TO_DEVICE));
-	/* Any direction, each bracket end on its own. */
+
+	/* Any direction, each bracket end on its own; a write in between. */
 	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
 							  DMA_BIDIRECTIONAL));
+	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(dmabuf, &map));
+	expect_same_bytes(test, map.vaddr,
+			  expected_bytes(test, memfds, items, 2), dmabuf->size);
+	for (i = 0; i < ARRAY_SIZE(file_page); i++)
+		fill_pattern((u8 *)map.vaddr + PG(i), seed, PG(file_page[i]),
+			     PAGE_SIZE);
+	dma_buf_vunmap_unlocked(dmabuf, &map);
+	want_cpu_map(frames, ARRAY_SIZE(frames), seed);
 	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
 							DMA_BIDIRECTIONAL));
+	kunit_deactivate_static_stub(test, udmabuf_dma_map);
+	KUNIT_EXPECT_EQ(test, cpu_map_want.maps, 4);
+
+	/* The file: pages 0 to 2 as written, page 3 as it was. */
+	file = test_kvmalloc(test, PG(4));
+	want = test_kvmalloc(test, PG(4));
+	fill_pattern(want, seed, 0, PG(3));
+	fill_pattern(want + PG(3), memfd->seed, PG(3), PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, kernel_read(memfd->file, file, PG(4), &pos),
+			(ssize_t)PG(4));
+	expect_same_bytes(test, file, want, PG(4));
 }
 
 /*
  * An importer's table keeps to its device's segment size and boundary,
- * and still covers every page in order. A 2 MiB hugetlb folio is one
- * contiguous run, so only the device's limits cut it.
+ * and still covers every page in order, at the frames of the file's page
+ * cache, which hold its bytes. A 2 MiB hugetlb folio is one contiguous
+ * run, so only the device's limits cut it.
  */
 static void map_respects_device_segments_test(struct kunit *test)
 {
@@ -1773,10 +1972,11 @@ static void map_respects_device_segments_test(struct kunit *test)
 	struct dma_buf *dmabuf;
 	struct scatterlist *sg;
 	struct sg_table *sgt;
+	unsigned long *pfns;
 	unsigned long next;
 	unsigned int i;
 
-	memfd = hugetlb_memfd(test, 1);
+	memfd = filled_hugetlb_memfd(test, 1);
 	/* From page 3: the first segment ends early at the boundary. */
 	item = item_of(memfd, 3, 64);
 	dmabuf = udmabuf_create_dmabuf(&item, 1);
@@ -1785,6 +1985,7 @@ static void map_respects_device_segments_test(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, 0,
 			kunit_add_action_or_reset(test, dma_buf_put_action,
 						  dmabuf));
+	pfns = expected_pfns(test, memfd, &item, 1, 64);
 
 	attach = dma_buf_attach(dmabuf, dev);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
@@ -1795,19 +1996,20 @@ static void map_respects_device_segments_test(struct kunit *test)
 		phys_addr_t start = page_to_phys(importer_sg_page(sg)) +
 				    sg->offset;
 		phys_addr_t end = start + sg->length - 1;
-		struct udmabuf *ubuf = dmabuf->priv;
 
 		KUNIT_EXPECT_LE(test, sg->length, 2 * PAGE_SIZE);
 		KUNIT_EXPECT_EQ_MSG(test, start & ~(phys_addr_t)(4 * PAGE_SIZE - 1),
 				    end & ~(phys_addr_t)(4 * PAGE_SIZE - 1),
 				    "entry %u crosses the boundary", i);
-		KUNIT_EXPECT_EQ(test, PHYS_PFN(start),
-				folio_pfn(ubuf->slices.slice[0].folio) + 3 + next);
+		KUNIT_ASSERT_LT(test, next, 64);
+		KUNIT_EXPECT_EQ(test, PHYS_PFN(start), pfns[next]);
 		next += sg->length >> PAGE_SHIFT;
 	}
 	KUNIT_EXPECT_EQ(test, next, 64);
 	/* Pages 3, 4-5, 6-7, ..., 64-65, 66: 1 + 31 * 2 + 1 pages. */
 	KUNIT_EXPECT_EQ(test, sgt->orig_nents, 33);
+	expect_dma_view(test, dev, sgt, pfns,
+			expected_bytes(test, &memfd, &item, 1), 64);
 	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_TO_DEVICE);
 	dma_buf_detach(dmabuf, attach);
 #else
@@ -3092,17 +3294,62 @@ static void fd_install_failure_test(struct kunit *test)
 	udmabuf_test_expect_allocs(test, &allocs);
 }
 
-/* The first byte of a buffer, read through a mapping, then unmapped. */
-static void soak_touch_mapping(struct kunit *test, struct dma_buf *dmabuf,
-			       u8 expected)
+/* The soak's scratch: a page each for what is read and what is wanted. */
+struct soak_check {
+	u8 *want;
+	u8 *got;
+	u32 buffer;	/* the buffer's number */
+	u32 bad;	/* buffers that read wrong: only the first is told */
+};
+
+/*
+ * Every byte of a soak buffer of @n @items (item k of @files[k]), read at
+ * @vaddr or, if NULL, at the user address @uaddr, against the files'
+ * patterns: what the items name, not what the driver holds.
+ */
+static void soak_expect_bytes(struct kunit *test, struct soak_check *c,
+			      const u8 *vaddr, unsigned long uaddr,
+			      struct test_memfd **files,
+			      const struct udmabuf_create_item *items, u32 n)
+{
+	u8 *want = c->want, *got = c->got;
+	size_t done = 0;
+	u64 off;
+	u32 k;
+
+	for (k = 0; k < n; k++) {
+		for (off = 0; off < items[k].size;
+		     off += PAGE_SIZE, done += PAGE_SIZE) {
+			fill_pattern(want, files[k]->seed, items[k].offset + off,
+				     PAGE_SIZE);
+			if (vaddr)
+				memcpy(got, vaddr + done, PAGE_SIZE);
+			else if (copy_from_user(got,
+						(const void __user *)(uaddr + done),
+						PAGE_SIZE))
+				memset(got, ~want[0], PAGE_SIZE);
+			if (memcmp(got, want, PAGE_SIZE))
+				goto differs;
+		}
+	}
+	return;
+differs:
+	if (!c->bad++)
+		KUNIT_FAIL(test, "buffer %u, %s: page %zu is not file page %llu",
+			   c->buffer, vaddr ? "vmap" : "mmap", done >> PAGE_SHIFT,
+			   (items[k].offset + off) >> PAGE_SHIFT);
+}
+
+/* A soak buffer read whole through a mapping of its own, then unmapped. */
+static void soak_touch_mapping(struct kunit *test, struct soak_check *c,
+			       struct dma_buf *dmabuf, struct test_memfd **files,
+			       const struct udmabuf_create_item *items, u32 n)
 {
 	unsigned long addr;
-	u8 byte;
 
 	addr = map_buffer(test, dmabuf, dmabuf->size, MAP_SHARED, 0);
 	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
-	KUNIT_EXPECT_EQ(test, 0, get_user(byte, (u8 __user *)addr));
-	KUNIT_EXPECT_EQ(test, byte, expected);
+	soak_expect_bytes(test, c, NULL, addr, files, items, n);
 	vm_munmap(addr, dmabuf->size);
 }
 
@@ -3111,18 +3358,25 @@ static void soak_touch_mapping(struct kunit *test, struct dma_buf *dmabuf,
 
 /*
  * SOAK_BUFFERS buffers over mixed ranges of three files, vmapped, mapped
- * for CPU access or mmapped now and then: every pin and every allocation
+ * for CPU access or mmapped now and then: every byte of each vmapped or
+ * mmapped one reads as its items name, and every pin and every allocation
  * of the driver is gone at the end.
  */
 static void soak_test(struct kunit *test)
 {
 	struct fault_setup s;
 	struct udmabuf_create_item items[3];
+	struct test_memfd *files[3];
+	struct soak_check c = { };
 	struct dma_buf *dmabuf;
 	struct iosys_map map;
 	u32 i, seed = 1;
 	long free_pages;
 
+	c.want = kunit_kmalloc(test, PAGE_SIZE, GFP_KERNEL);
+	c.got = kunit_kmalloc(test, PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, c.want);
+	KUNIT_ASSERT_NOT_NULL(test, c.got);
 	fault_setup(test, &s);
 	free_pages = global_zone_page_state(NR_FREE_PAGES);
 	for (i = 0; i < SOAK_BUFFERS; i++) {
@@ -3134,38 +3388,58 @@ static void soak_test(struct kunit *test)
 			seed = seed * 1103515245 + 12345;
 			first = (seed >> 8) % 90;
 			pages = 1 + (seed >> 20) % (96 - first);
-			items[k] = item_of(s.memfds[(i + k) % 3], first, pages);
+			files[k] = s.memfds[(i + k) % 3];
+			items[k] = item_of(files[k], first, pages);
 		}
 		dmabuf = udmabuf_create_dmabuf(items, n);
 		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dmabuf);
+		c.buffer = i;
 		if (i % 7 == 0) {
 			KUNIT_ASSERT_EQ(test, 0,
 					dma_buf_vmap_unlocked(dmabuf, &map));
-			KUNIT_EXPECT_EQ(test, *(u8 *)map.vaddr,
-					pattern_byte(s.memfds[i % 3]->seed,
-						     items[0].offset));
+			soak_expect_bytes(test, &c, map.vaddr, 0, files, items,
+					  n);
 			dma_buf_vunmap_unlocked(dmabuf, &map);
 		}
 		if (i % 11 == 0 &&
 		    !dma_buf_begin_cpu_access(dmabuf, DMA_BIDIRECTIONAL))
 			dma_buf_end_cpu_access(dmabuf, DMA_BIDIRECTIONAL);
 		if (i % 13 == 0)
-			soak_touch_mapping(test, dmabuf,
-					   pattern_byte(s.memfds[i % 3]->seed,
-							items[0].offset));
+			soak_touch_mapping(test, &c, dmabuf, files, items, n);
 		dma_buf_put(dmabuf);
 		if (i % 256 == 0)
 			udmabuf_test_release_files();
 	}
+	KUNIT_EXPECT_EQ_MSG(test, c.bad, 0, "buffer reads that differ");
 	fault_expect_released(test, &s);
 	/* Only reported: caches of the rest of the kernel move it too. */
 	kunit_info(test, "free pages: %ld more after than before\n",
 		   (long)global_zone_page_state(NR_FREE_PAGES) - free_pages);
 }
 
+/* The distinct folios of pages [@first, @first + @nr) of @memfd. */
+static u32 distinct_folios(struct kunit *test, struct test_memfd *memfd,
+			   pgoff_t first, u32 nr)
+{
+	struct folio *folio, *last = NULL;
+	u32 folios = 0;
+	pgoff_t page;
+
+	for (page = first; page < first + nr; page++) {
+		folio = filemap_get_folio(memfd->file->f_mapping, page);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, folio);
+		folios += folio != last;
+		last = folio;
+		/* Only compared as a pointer: the page cache holds it. */
+		folio_put(folio);
+	}
+	return folios;
+}
+
 /*
  * Driver memory per buffer page, exactly (ksize of what it keeps): one
- * 16-byte slice per folio, trimmed to size, plus the fixed struct.
+ * 16-byte slice per folio, trimmed to size, plus the fixed struct. The
+ * folios are counted in the file's page cache, not by the driver.
  */
 static void memory_per_page_test(struct kunit *test)
 {
@@ -3175,12 +3449,14 @@ static void memory_per_page_test(struct kunit *test)
 	struct dma_buf *dmabuf = create_ok(test, &item, 1);
 	struct udmabuf *ubuf = dmabuf->priv;
 	size_t bytes = driver_bytes(dmabuf);
+	u32 folios = distinct_folios(test, memfd, 0, nr);
 
-	kunit_info(test, "4 KiB folios: %u pages, %u slices, %zu bytes, %zu.%02zu bytes/page\n",
-		   nr, ubuf->slices.nr_slices, bytes, bytes / nr,
+	kunit_info(test, "4 KiB folios: %u pages, %u folios, %u slices, %zu bytes, %zu.%02zu bytes/page\n",
+		   nr, folios, ubuf->slices.nr_slices, bytes, bytes / nr,
 		   bytes * 100 / nr % 100);
-	KUNIT_EXPECT_EQ(test, ubuf->slices.capacity, ubuf->slices.nr_slices);
-	KUNIT_EXPECT_LE(test, bytes - ksize(ubuf), (size_t)nr * 16);
+	KUNIT_EXPECT_EQ(test, ubuf->slices.nr_slices, folios);
+	KUNIT_EXPECT_EQ(test, ubuf->slices.capacity, folios);
+	KUNIT_EXPECT_LE(test, bytes - ksize(ubuf), (size_t)folios * 16);
 }
 
 static struct kunit_case udmabuf_cases[] = {

@@ -12,10 +12,10 @@
  * reads and writes through them, mprotect/munmap of part of a mapping,
  * mremap moves and growth, fork, madvise, DMA_BUF_IOCTL_SYNC with valid
  * and invalid flags, seals racing creates, memfds closed and replaced
- * while buffers on them live, hole punches, vgem imports. Bytes are
- * checked against the model under per-memfd locks; the operations that
- * only touch the driver's control paths race freely. Every errno must be
- * the one the input calls for.
+ * while buffers on them live, hole punches, vgem imports (attach and map
+ * smoke tests: see op_vgem). Bytes are checked against the model under
+ * per-memfd locks; the operations that only touch the driver's control
+ * paths race freely. Every errno must be the one the input calls for.
  *
  * Beside the workers: shared mappings in a reserved area that any worker
  * reads and writes while one thread mprotect()s parts of them and moves
@@ -1323,12 +1323,21 @@ static int page_repeats(const struct buf *b)
 	return most;
 }
 
-/* vgem imports a buffer through PRIME; every byte read back through it. */
+/*
+ * vgem imports a buffer through PRIME: it attaches and maps it on its
+ * device, under the DMA-API debugger, racing everything else. This is a
+ * smoke test of attach and map (the debugger and the kernel reports judge
+ * it); nothing here reads what vgem's device sees. PRIME's export of an
+ * imported object hands back the buffer itself: the export must be the
+ * same file, and the bytes read through a mapping of it are read through
+ * our own mmap, while vgem holds its mapping.
+ */
 static void op_vgem(struct thread *t)
 {
 	struct drm_prime_handle prime = { 0 };
 	struct drm_gem_close gem_close = { 0 };
 	bool close_first = below(t, 2);
+	struct stat ours, back;
 	struct buf *b;
 	uint8_t *p;
 	int ret;
@@ -1365,10 +1374,14 @@ static void op_vgem(struct thread *t)
 		expect("vgem close", err_of(ioctl(t->vgem, DRM_IOCTL_GEM_CLOSE,
 						  &gem_close)), 1, 0);
 	if (expect("vgem export", ret, 1, 0)) {
+		if (fstat(b->fd, &ours) || fstat(prime.fd, &back) ||
+		    ours.st_dev != back.st_dev || ours.st_ino != back.st_ino)
+			report(&data_errors,
+			       "vgem's export is not the buffer it imported");
 		p = mmap(NULL, b->size, PROT_READ, MAP_SHARED, prime.fd, 0);
 		if (expect("vgem mmap", p == MAP_FAILED ? -errno : 0, 1, 0)) {
-			check_bytes("read through vgem's export", b, p, 0,
-				    b->size);
+			check_bytes("read through our mmap, while vgem maps it",
+				    b, p, 0, b->size);
 			munmap(p, b->size);
 		}
 		close(prime.fd);

@@ -235,13 +235,31 @@ TEST_F(udmabuf, private_mmap_refused)
 	close(fd);
 }
 
+/*
+ * A mapping may end at the buffer's end, not a page past it: EINVAL, from
+ * the start or from an offset. The one that fits reads the memfd's pages.
+ */
 TEST_F(udmabuf, mmap_past_end_refused)
 {
-	int fd = udmabuf_create1(self->dev, self->memfd, 0, 4 * PAGE, 0);
+	int fd = udmabuf_create1(self->dev, self->memfd, 4 * PAGE, 4 * PAGE, 0);
+	uint8_t *p;
 
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, 4 * PAGE, PROT_READ, MAP_SHARED, fd,
 				   2 * PAGE));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, 5 * PAGE, PROT_READ, MAP_SHARED, fd,
+				   0));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd,
+				   4 * PAGE));
+	EXPECT_EQ(EINVAL, errno);
+
+	p = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, fd, 2 * PAGE);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("the last two pages: %s",
+					strerror(errno));
+	EXPECT_EQ(2 * PAGE, pattern_check(p, 7, 6 * PAGE, 2 * PAGE));
+	munmap(p, 2 * PAGE);
 	close(fd);
 }
 
@@ -573,23 +591,66 @@ TEST_F(udmabuf, fork_shares_the_mapping)
 	close(fd);
 }
 
+static int sync_flags(int fd, unsigned long long flags)
+{
+	struct dma_buf_sync sync = { .flags = flags };
+
+	return ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync) ? -errno : 0;
+}
+
+/* @len bytes of @memfd from @off hold the pattern of @seed. */
+static bool memfd_holds(int memfd, uint8_t seed, off_t off, size_t len)
+{
+	uint8_t *got = malloc(len);
+	bool same;
+
+	same = got && pread(memfd, got, len, off) == (ssize_t)len &&
+	       pattern_check(got, seed, off, len) == len;
+	free(got);
+	return same;
+}
+
+/*
+ * DMA_BUF_IOCTL_SYNC brackets, with the bytes they bracket: an end before
+ * any start is refused, and so are unknown flags (EINVAL). Inside a read
+ * bracket the buffer reads what the memfd holds (also what was written to
+ * the memfd between brackets); what a write bracket writes through the
+ * buffer, the memfd reads after its end.
+ */
 TEST_F(udmabuf, dma_buf_sync)
 {
-	int fd = udmabuf_create1(self->dev, self->memfd, 0, 4 * PAGE, 0);
-	struct dma_buf_sync sync = { 0 };
+	int fd = udmabuf_create1(self->dev, self->memfd, 4 * PAGE, 4 * PAGE, 0);
+	uint8_t *p, *bytes;
 
 	ASSERT_LE(0, fd);
-	sync.flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW;
-	EXPECT_EQ(0, ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync));
-	sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW;
-	EXPECT_EQ(0, ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync));
-	sync.flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ;
-	EXPECT_EQ(0, ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync));
-	sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ;
-	EXPECT_EQ(0, ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync));
-	sync.flags = 1ULL << 40;
-	EXPECT_EQ(-1, ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync));
-	EXPECT_EQ(EINVAL, errno);
+	p = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(-EINVAL, sync_flags(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW));
+
+	ASSERT_EQ(0, sync_flags(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW));
+	EXPECT_EQ(4 * PAGE, pattern_check(p, 7, 4 * PAGE, 4 * PAGE));
+	pattern_fill(p, 8, 4 * PAGE, 4 * PAGE);
+	EXPECT_EQ(0, sync_flags(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW));
+	EXPECT_TRUE(memfd_holds(self->memfd, 8, 4 * PAGE, 4 * PAGE));
+
+	/* Written to the memfd between brackets, read in the next one. */
+	bytes = malloc(4 * PAGE);
+	ASSERT_NE(NULL, bytes);
+	pattern_fill(bytes, 9, 4 * PAGE, 4 * PAGE);
+	ASSERT_EQ(4 * PAGE, pwrite(self->memfd, bytes, 4 * PAGE, 4 * PAGE));
+	free(bytes);
+	ASSERT_EQ(0, sync_flags(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ));
+	EXPECT_EQ(4 * PAGE, pattern_check(p, 9, 4 * PAGE, 4 * PAGE));
+	EXPECT_EQ(0, sync_flags(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ));
+
+	/* A write-only bracket puts the pattern back. */
+	ASSERT_EQ(0, sync_flags(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE));
+	pattern_fill(p, 7, 4 * PAGE, 4 * PAGE);
+	EXPECT_EQ(0, sync_flags(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE));
+	EXPECT_TRUE(memfd_holds(self->memfd, 7, 0, 16 * PAGE));
+
+	EXPECT_EQ(-EINVAL, sync_flags(fd, 1ULL << 40));
+	munmap(p, 4 * PAGE);
 	close(fd);
 }
 
@@ -936,41 +997,152 @@ static int sync_buffer(int fd, unsigned long long flags)
 	return ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync) ? -errno : 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /*
- * vgem imports a buffer of @size bytes of @memfd (patterned with @seed)
- * through PRIME: attach and map on a real, if virtual, device, with a CPU
- * bracket open before the import and one after, and hands back the same
- * buffer; every byte reads right through it. Importer closed first, or
- * buffer closed first: no pin and no DMA mapping is left.
+ * The 4 KiB frames of the DMA-API debugger's mappings for the device named
+ * @dev (each entry's physical address P= and length L=), sorted, into
+ * @pfns (room for @max): how many there are, or -errno.
+ */
+static int dma_debug_frames(const char *dev, uint64_t *pfns, int max)
+{
+	unsigned long long paddr, len;
+	char line[512];
+	const char *p, *l;
+	int n = 0;
+	FILE *f;
+
+	f = fopen("/sys/kernel/debug/dma-api/dump", "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		p = strstr(line, " P=");
+		l = strstr(line, " L=");
+		if (!strstr(line, dev) || !p || !l ||
+		    sscanf(p, " P=%llx", &paddr) != 1 ||
+		    sscanf(l, " L=%llx", &len) != 1)
+			continue;
+		for (unsigned long long off = 0; off < len; off += PAGE, n++)
+			if (n < max)
+				pfns[n] = (paddr + off) / PAGE;
+	}
+	fclose(f);
+	if (n <= max)
+		qsort(pfns, n, sizeof(*pfns), cmp_u64);
+	return n;
+}
+
+/*
+ * The frames vgem's DMA mappings gained since @before (@nbefore frames,
+ * sorted) are the frames of @memfd's first @size bytes, each once, as
+ * /proc/self/pagemap shows them through a mapping of the memfd: what
+ * the device was given, against what the memfd holds, not against what
+ * the driver says. Needs root (pagemap's frames) and the debugger.
+ */
+static void expect_vgem_frames(struct __test_metadata *_metadata, int memfd,
+			       size_t size, const uint64_t *before,
+			       int nbefore)
+{
+	size_t pages = size / PAGE, max = nbefore + pages + 1;
+	uint64_t *now = calloc(max, sizeof(*now));
+	uint64_t *want = calloc(pages, sizeof(*want));
+	size_t nnew = 0, b = 0;
+	const uint8_t *p;
+	int n;
+
+	ASSERT_NE(NULL, now);
+	ASSERT_NE(NULL, want);
+	p = mmap(NULL, size, PROT_READ, MAP_SHARED, memfd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	touch_pages(p, size);
+	for (size_t i = 0; i < pages; i++)
+		want[i] = pfn_of(p + i * PAGE);
+	munmap((void *)p, size);
+	if (!want[0]) {
+		TH_LOG("no frames in pagemap (not root?): frames not compared");
+		goto out;
+	}
+	qsort(want, pages, sizeof(*want), cmp_u64);
+
+	n = dma_debug_frames("vgem", now, max);
+	ASSERT_LE(0, n);
+	ASSERT_GE(max, n) TH_LOG("vgem maps more than the buffer");
+	/* What is new since @before: a merge of two sorted lists. */
+	for (int i = 0; i < n; i++) {
+		while (b < nbefore && before[b] < now[i])
+			b++;
+		if (b < nbefore && before[b] == now[i]) {
+			b++;
+			continue;
+		}
+		now[nnew++] = now[i];
+	}
+	EXPECT_EQ(pages, nnew) TH_LOG("pages vgem mapped");
+	for (size_t i = 0; i < pages && i < nnew; i++)
+		if (now[i] != want[i]) {
+			EXPECT_EQ(want[i], now[i])
+				TH_LOG("frame %zu of %zu, sorted", i, pages);
+			break;
+		}
+out:
+	free(now);
+	free(want);
+}
+
+/*
+ * vgem imports a buffer of @size bytes of @memfd through PRIME: it
+ * attaches and maps the buffer on a real, if virtual, device, under the
+ * DMA-API debugger, with a CPU bracket open before the import and one
+ * after. The frames of its mapping, as the debugger records them, are
+ * the memfd's. PRIME's export of an imported object hands back the
+ * buffer itself (the same file), not a view of vgem's: no bytes are read
+ * through it, as they would only come through our own mmap. Importer
+ * closed first, or buffer closed first: no pin and no DMA mapping is left.
  */
 static void vgem_import(struct __test_metadata *_metadata, int dev, int card,
-			int memfd, size_t size, uint8_t seed)
+			int memfd, size_t size)
 {
 	int before = dma_debug_entries("vgem");
+	uint64_t *old = NULL;
+	int nold = 0;
 
+	if (before >= 0) {
+		nold = dma_debug_frames("vgem", NULL, 0);
+		ASSERT_LE(0, nold);
+		old = calloc(nold + 1, sizeof(*old));
+		ASSERT_NE(NULL, old);
+		ASSERT_EQ(nold, dma_debug_frames("vgem", old, nold));
+	}
 	for (int order = 0; order < 2; order++) {
 		int fd = udmabuf_create1(dev, memfd, 0, size, 0);
 		struct drm_prime_handle prime = { .fd = fd };
 		struct drm_gem_close gem_close = { 0 };
-		uint8_t *p;
+		struct stat ours, back;
 
 		ASSERT_LE(0, fd);
 		EXPECT_EQ(0, sync_buffer(fd, DMA_BUF_SYNC_START));
 		ASSERT_EQ(0, ioctl(card, DRM_IOCTL_PRIME_FD_TO_HANDLE, &prime))
 			TH_LOG("import: %s", strerror(errno));
-		if (before >= 0)
+		if (before >= 0) {
 			EXPECT_LT(before, dma_debug_entries("vgem"));
+			expect_vgem_frames(_metadata, memfd, size, old, nold);
+		}
 		EXPECT_EQ(0, sync_buffer(fd, DMA_BUF_SYNC_END));
 		EXPECT_EQ(0, sync_buffer(fd, DMA_BUF_SYNC_START));
 
-		/* Exported back: the same buffer, every byte as the memfd. */
+		/* Exported back: the buffer itself, not a copy or a view. */
 		prime.fd = -1;
 		prime.flags = DRM_CLOEXEC | DRM_RDWR;
 		ASSERT_EQ(0, ioctl(card, DRM_IOCTL_PRIME_HANDLE_TO_FD, &prime));
-		p = mmap(NULL, size, PROT_READ, MAP_SHARED, prime.fd, 0);
-		ASSERT_NE(MAP_FAILED, p);
-		EXPECT_EQ(size, pattern_check(p, seed, 0, size));
-		munmap(p, size);
+		ASSERT_EQ(0, fstat(fd, &ours));
+		ASSERT_EQ(0, fstat(prime.fd, &back));
+		EXPECT_EQ(ours.st_dev, back.st_dev);
+		EXPECT_EQ(ours.st_ino, back.st_ino);
 		close(prime.fd);
 		EXPECT_EQ(0, sync_buffer(fd, DMA_BUF_SYNC_END));
 
@@ -985,6 +1157,7 @@ static void vgem_import(struct __test_metadata *_metadata, int dev, int card,
 	}
 	if (before >= 0)
 		EXPECT_EQ(before, dma_debug_entries("vgem"));
+	free(old);
 }
 
 /* 4 KiB shmem pages: one segment per page, most likely. */
@@ -994,7 +1167,7 @@ TEST_F(udmabuf, vgem_imports_a_shmem_buffer)
 
 	if (card < 0)
 		SKIP(return, "no vgem");
-	vgem_import(_metadata, self->dev, card, self->memfd, 16 * PAGE, 7);
+	vgem_import(_metadata, self->dev, card, self->memfd, 16 * PAGE);
 	EXPECT_EQ(0, write_seal(self->memfd));
 	close(card);
 }
@@ -1016,7 +1189,7 @@ TEST_F(udmabuf, vgem_imports_a_hugetlb_buffer)
 			close(memfd);
 		SKIP(return, "no vgem or no hugetlb memfd");
 	}
-	vgem_import(_metadata, self->dev, card, memfd, 2 * SZ_2M, 17);
+	vgem_import(_metadata, self->dev, card, memfd, 2 * SZ_2M);
 	EXPECT_EQ(0, write_seal(memfd));
 	close(memfd);
 	close(card);
