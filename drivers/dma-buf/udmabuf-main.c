@@ -404,18 +404,25 @@ static void udmabuf_map_around(struct vm_area_struct *vma, unsigned long addr)
 }
 
 /*
- * A racing huge fault put a leaf where the faulting page's PTE table would
- * go (vmf_insert_pfn() says VM_FAULT_OOM), or a split took it away again:
- * the access is retried.
+ * vmf_insert_pfn() says VM_FAULT_OOM when it finds no PTE table: a racing
+ * huge fault may have put a leaf where the table would go (the access is
+ * retried, the leaf maps it), or a split may have taken that leaf away
+ * again (one more insert, which fails again only when no table can be
+ * allocated).
  */
-static vm_fault_t udmabuf_fault_result(struct vm_fault *vmf, vm_fault_t ret)
+static vm_fault_t udmabuf_fault_result(struct vm_fault *vmf,
+				       unsigned long pfn, vm_fault_t ret)
 {
 	pmd_t pmd;
 
 	if (ret != VM_FAULT_OOM || !vmf->pmd)
 		return ret;
 	pmd = pmdp_get_lockless(vmf->pmd);
-	return pmd_none(pmd) || pmd_leaf(pmd) ? VM_FAULT_NOPAGE : ret;
+	if (pmd_leaf(pmd))
+		return VM_FAULT_NOPAGE;
+	if (pmd_none(pmd))
+		return vmf_insert_pfn(vmf->vma, vmf->address, pfn);
+	return ret;
 }
 #else
 static void udmabuf_map_around(struct vm_area_struct *vma, unsigned long addr)
@@ -425,7 +432,8 @@ static void udmabuf_map_around(struct vm_area_struct *vma, unsigned long addr)
 	udmabuf_prefault(vma, &ubuf->slices);
 }
 
-static vm_fault_t udmabuf_fault_result(struct vm_fault *vmf, vm_fault_t ret)
+static vm_fault_t udmabuf_fault_result(struct vm_fault *vmf,
+				       unsigned long pfn, vm_fault_t ret)
 {
 	return ret;
 }
@@ -459,7 +467,7 @@ static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 	ret = vmf_insert_pfn(vma, vmf->address, pfn);
 	if (ret == VM_FAULT_NOPAGE)
 		udmabuf_map_around(vma, vmf->address);
-	return udmabuf_fault_result(vmf, ret);
+	return udmabuf_fault_result(vmf, pfn, ret);
 }
 
 #ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
@@ -655,10 +663,12 @@ static int udmabuf_cpu_sync(struct device *dev, struct sg_table *sgt,
  * cacheline.
  *
  * A begin syncs in the bracket's direction, except a write-only one, for
- * which syncing for the CPU does nothing. An end writes back what the CPU
- * wrote: a read-only bracket's end cleans (DMA_TO_DEVICE) rather than
- * invalidates, which would drop the lines of writers in brackets of their
- * own.
+ * which syncing for the CPU does nothing; one that reads invalidates, as
+ * it must to see what a device wrote (on a machine whose caches are not
+ * coherent, lines another writer dirtied in the same pages go with them).
+ * An end writes back what the CPU wrote: a read-only bracket's end cleans
+ * (DMA_TO_DEVICE) rather than invalidates, which would drop the lines of
+ * writers in brackets of their own.
  */
 static int udmabuf_cpu_access(struct dma_buf *dmabuf,
 			      enum dma_data_direction dir, bool begin)

@@ -3226,6 +3226,52 @@ static void mmap_allocation_failure_at_each_point_test(struct kunit *test)
 	undo_mapping(&op);
 }
 
+/*
+ * The mapping's first fault through the core's fault path, page tables
+ * and all: 0 only when the faulting page is mapped afterwards, -ENOMEM for
+ * VM_FAULT_OOM.
+ */
+static int run_core_fault(struct fault_op *op)
+{
+	struct follow_pfnmap_args args = { .address = op->addr };
+	struct mm_struct *mm = current->mm;
+	vm_fault_t ret;
+	int err;
+
+	mmap_read_lock(mm);
+	args.vma = vma_lookup(mm, op->addr);
+	ret = handle_mm_fault(args.vma, op->addr, FAULT_FLAG_KILLABLE, NULL);
+	if (ret & VM_FAULT_OOM) {
+		err = -ENOMEM;
+	} else if (ret & VM_FAULT_ERROR) {
+		err = -EIO;
+	} else {
+		err = follow_pfnmap_start(&args);
+		if (!err)
+			follow_pfnmap_end(&args);
+	}
+	mmap_read_unlock(mm);
+	return err;
+}
+
+/*
+ * The same through the core: a fault whose page table cannot be
+ * allocated says VM_FAULT_OOM, never that it mapped the page.
+ */
+static void core_fault_allocation_failure_at_each_point_test(struct kunit *test)
+{
+	const bool *only_nth = test->param_value;
+	struct fault_setup s;
+	struct fault_op op = {
+		.prepare = prepare_mapping, .run = run_core_fault,
+		.undo = undo_mapping, .err = -ENOMEM, .test = test, .s = &s,
+		.only_nth = *only_nth,
+	};
+
+	op.dmabuf = fault_buffer(test, &s);
+	KUNIT_EXPECT_GE(test, fail_each_allocation(&op), 1);
+}
+
 static int dma_map_fails(struct device *dev, struct sg_table *sgt,
 			 enum dma_data_direction dir, unsigned long attrs)
 {
@@ -3514,6 +3560,8 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(cpu_access_allocation_failure_at_each_point_test),
 	KUNIT_CASE(vmap_allocation_failure_at_each_point_test),
 	KUNIT_CASE(mmap_allocation_failure_at_each_point_test),
+	KUNIT_CASE_PARAM(core_fault_allocation_failure_at_each_point_test,
+			 fault_mode_gen_params),
 	KUNIT_CASE(dma_map_failure_test),
 	KUNIT_CASE(fd_install_failure_test),
 	KUNIT_CASE_SLOW(soak_test),
