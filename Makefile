@@ -159,6 +159,7 @@ swiotlb: vm-kernel
 # The debug kernel of make stress: the VM fragment plus every checker
 # (lib/kunit-configs/x86_64-debug.config), in a build folder of its own.
 VM_DEBUG_BUILD := $(BUILD)/vm-debug
+DEBUG_GIGANTIC := $(GIGANTIC_CMDLINE) hugetlb_free_vmemmap=off
 VM_DEBUG_FRAGMENT := $(BUILD)/x86_64-vm-debug.config
 vm-debug-kernel: tree
 	$(call vm_fragment,x86_64-debug.config,$(VM_DEBUG_FRAGMENT))
@@ -171,14 +172,16 @@ vm-debug-kernel: tree
 # no hugetlb pool: 6.12 puts boot-time huge pages in ZONE_MOVABLE, and
 # pinning those livelocks in memfd_pin_folios() (see the README). Any
 # kernel report in either console fails. Both boot with full preemption
-# (preempt=full; the boot check expects it).
+# (preempt=full; the boot check expects it). The first reserves a 1 GiB
+# page for the mapping matrix, without vmemmap optimisation:
+# 6.12's DEBUG_VM warns when it optimises a boot-time 1 GiB page's vmemmap.
 STRESS ?= 1:120:4
 STRESS_PROGRAMS := udmabuf-mapping,stress:$(STRESS),udmabuf-uapi:-t:vgem_imports_a_shmem_buffer:-t:vgem_imports_a_hugetlb_buffer
 stress-run: vm-debug-kernel
 	$(call fresh,stress migrate)
-	@VM_MEM=4G VM_HUGEPAGES=256 VM_QEMU_ARGS="$(GIGANTIC_QEMU)" \
+	@VM_MEM=5G VM_HUGEPAGES=256 VM_QEMU_ARGS="$(GIGANTIC_QEMU)" \
 		tools/vm/run-vm.sh $(TREE) $(VM_DEBUG_BUILD) $(RESULTS) stress \
-		$(STRESS_PROGRAMS) "preempt=full cma=0"; \
+		$(STRESS_PROGRAMS) "preempt=full cma=0 $(DEBUG_GIGANTIC)"; \
 		echo $$? >$(RESULTS)/stress.exit
 	@VM_MEM=2G VM_HUGEPAGES=0 tools/vm/run-vm.sh $(TREE) $(VM_DEBUG_BUILD) \
 		$(RESULTS) migrate migrate "preempt=full movablecore=1G cma=128M"; \
@@ -253,11 +256,10 @@ kunit-x86: vm-kernel
 	$(call kunit_reports,x86_64,$(VM_BUILD))
 
 # The same suites on make stress's debug kernel (KASAN, lockdep, DEBUG_VM,
-# kmemleak...), with full preemption as make stress boots it, and room for
-# KASAN's shadow (an eighth of the memory). Not in make test yet: under
-# TCG the suites outlast kunit.py's 900 s, the hung-task detector (30 s)
-# reports the runner waiting on a slow case, and 6.12's DEBUG_VM warns
-# when it optimises the vmemmap of a boot-time 1 GiB page.
+# kmemleak...), with full preemption as make stress boots it, its 1 GiB
+# page as make stress reserves it, and room for KASAN's shadow (an eighth
+# of the memory). The hung-task detector (30 s in the debug kernel) waits
+# longer: the runner waits on a case for a minute under TCG and KASAN.
 kunit-x86-debug: vm-debug-kernel
 	$(call fresh,x86_64-debug x86_64-debug-reports)
 	@( printf 'CONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\n'; \
@@ -265,7 +267,8 @@ kunit-x86-debug: vm-debug-kernel
 	@rm -f $(VM_DEBUG_BUILD)/test.log
 	$(call kunit_run,x86_64-debug,$(VM_DEBUG_BUILD),--arch=x86_64 \
 		--kunitconfig=$(REPO)/.kunitconfig \
-		--kernel_args="preempt=full hugepages=16 hugepagesz=1G hugepages=1" \
+		--kernel_args="preempt=full hugepages=16 $(DEBUG_GIGANTIC) \
+			sysctl.kernel.hung_task_timeout_secs=600" \
 		--qemu_args="-m 3072 $(KUNIT_X86_QEMU)")
 	$(call kunit_reports,x86_64-debug,$(VM_DEBUG_BUILD))
 
@@ -413,17 +416,17 @@ check-patches-quick: patches
 # ends with the total: a stage without new results, or short of cases,
 # fails. A new stage: its word here, its rule in test-stages.
 TEST_STAGES = uml:kunit lint $(if $(STOCK),vm-stock,vm):vm=$(SELFTESTS) \
-	x86_64:kunit x86_64-reports \
+	x86_64:kunit x86_64-reports x86_64-debug:kunit x86_64-debug-reports \
 	sanitize:kunit sanitize-reports coverage:kunit coverage-floor patches \
 	stress:vm=$(STRESS_PROGRAMS) migrate:vm=migrate $(CLIENT_LABEL):vm=client \
 	swiotlb:vm=$(SWIOTLB_PROGRAMS)
 test-stages: kunit-uml lint selftest swiotlb kunit-x86 sanitize coverage \
-	check-patches-quick stress-run client-run
+	check-patches-quick stress-run kunit-x86-debug client-run
 
 test:
 	$(call fresh,$(foreach s,$(TEST_STAGES),$(firstword $(subst :, ,$(s)))))
-	@$(MAKE) --no-print-directory -k test-stages; \
-		$(TOTAL) --make-status=$$? $(TEST_STAGES)
+	@since=$$(date +%s); $(MAKE) --no-print-directory -k test-stages; \
+		$(TOTAL) --make-status=$$? --since=$$since $(TEST_STAGES)
 
 run: vm-kernel
 	@mkdir -p $(RESULTS)
