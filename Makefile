@@ -23,6 +23,8 @@
 #   make distro    our driver in Debian's own 6.12 config, modules off:
 #                  built (niced) and booted with the selftests and stress
 #   make swiotlb   the CPU brackets and importers under swiotlb=force
+#   make v4l2      udmabufs queued to vivid (V4L2): capture into them,
+#                  output from them looped back (STOCK=1: stock driver)
 #   make lint      checkpatch --strict, W=1 and sparse on our files
 #   make patches   the driver as a patch series for 6.12: build/patches/
 #   make check-patches  git am, checkpatch, byte-identity, and every
@@ -58,7 +60,7 @@ OUR_OBJECTS := $(patsubst %.c,%.o,$(wildcard drivers/dma-buf/udmabuf*.c))
 	distclean patches check-patches check-patches-quick stress \
 	stress-run vm-debug-kernel profile vm-profile-kernel client floor-module \
 	vm-bench-kernel vm-bench-stock-kernel vm-bench-base-kernel base-tree \
-	client-run client-guest-kernel distro test-stages swiotlb
+	client-run client-guest-kernel distro test-stages swiotlb v4l2 v4l2-run
 
 all: run
 
@@ -155,6 +157,31 @@ swiotlb: vm-kernel
 	$(call fresh,swiotlb)
 	@tools/vm/run-vm.sh $(TREE) $(VM_BUILD) $(RESULTS) swiotlb \
 		$(SWIOTLB_PROGRAMS) swiotlb=force; echo $$? >$(RESULTS)/swiotlb.exit
+
+# The second real client: udmabufs queued to vivid, V4L2's virtual capture
+# and output device, one instance per vb2 allocator (vmalloc, dma-contig):
+# capture into them, output from them looped back to the capture, CPU
+# brackets, no pin left (tools/vm/v4l2.c). 2 GiB keeps every page below
+# 4 GiB, inside dma-contig's 32-bit DMA mask.
+V4L2_CMDLINE := vivid.n_devs=2 vivid.allocators=0,1 vivid.node_types=0x101,0x101
+ifdef STOCK
+V4L2_LABEL := v4l2-stock
+v4l2-run: vm-stock-kernel
+	$(call fresh,$(V4L2_LABEL))
+	@VM_MEM=2G VM_HUGEPAGES=32 tools/vm/run-vm.sh $(STOCK_TREE) \
+		$(VM_STOCK_BUILD) $(RESULTS) $(V4L2_LABEL) v4l2 "$(V4L2_CMDLINE)"; \
+		echo $$? >$(RESULTS)/$(V4L2_LABEL).exit
+else
+V4L2_LABEL := v4l2
+v4l2-run: vm-kernel
+	$(call fresh,$(V4L2_LABEL))
+	@VM_MEM=2G VM_HUGEPAGES=32 tools/vm/run-vm.sh $(TREE) $(VM_BUILD) \
+		$(RESULTS) $(V4L2_LABEL) v4l2 "$(V4L2_CMDLINE)"; \
+		echo $$? >$(RESULTS)/$(V4L2_LABEL).exit
+endif
+
+v4l2: v4l2-run
+	@$(TOTAL) $(V4L2_LABEL):vm=v4l2
 
 # The debug kernel of make stress: the VM fragment plus every checker
 # (lib/kunit-configs/x86_64-debug.config), in a build folder of its own.
@@ -419,9 +446,9 @@ TEST_STAGES = uml:kunit lint $(if $(STOCK),vm-stock,vm):vm=$(SELFTESTS) \
 	x86_64:kunit x86_64-reports x86_64-debug:kunit x86_64-debug-reports \
 	sanitize:kunit sanitize-reports coverage:kunit coverage-floor patches \
 	stress:vm=$(STRESS_PROGRAMS) migrate:vm=migrate $(CLIENT_LABEL):vm=client \
-	swiotlb:vm=$(SWIOTLB_PROGRAMS)
+	swiotlb:vm=$(SWIOTLB_PROGRAMS) $(V4L2_LABEL):vm=v4l2
 test-stages: kunit-uml lint selftest swiotlb kunit-x86 sanitize coverage \
-	check-patches-quick stress-run kunit-x86-debug client-run
+	check-patches-quick stress-run kunit-x86-debug client-run v4l2-run
 
 test:
 	$(call fresh,$(foreach s,$(TEST_STAGES),$(firstword $(subst :, ,$(s)))))

@@ -8,7 +8,7 @@
 #   LABEL    name of this run in the results (e.g. vm, vm-stock)
 #   PROGRAMS comma-separated: demo, udmabuf (the tree's selftest),
 #            udmabuf-uapi and udmabuf-mapping (ours), bench, stress,
-#            migrate, client;
+#            migrate, client, v4l2;
 #            name:arg:arg passes arguments; bootcheck (is the VM the
 #            machine it should be?) always runs first
 # Environment: VM_EXTRA_LIST, a gen_init_cpio list of more files for the
@@ -56,6 +56,7 @@ build udmabuf "$tree/tools/testing/selftests/drivers/dma-buf/udmabuf.c"
 build udmabuf-uapi "$self/udmabuf-uapi.c"
 build udmabuf-mapping "$self/udmabuf-mapping.c"
 build client "$vm/client.c"
+build v4l2 "$vm/v4l2.c"
 # make client's QEMU loads it (LD_PRELOAD) to count the items it passes.
 shim=$out/bin/udmabuf-shim.so
 if [ ! -f "$shim" ] || [ "$vm/client-shim.c" -nt "$shim" ]; then
@@ -71,7 +72,7 @@ list=$out/initramfs.list
 	for d in bin proc sys tmp; do echo "dir /$d 0755 0 0"; done
 	echo "file /init $out/bin/init 0755 0 0"
 	for p in bootcheck demo bench udmabuf udmabuf-uapi udmabuf-mapping stress \
-		migrate profile client; do
+		migrate profile client v4l2; do
 		if [ -x "$out/bin/$p" ]; then
 			echo "file /bin/$p $out/bin/$p 0755 0 0"
 		fi
