@@ -29,6 +29,9 @@
 #   make patches   the driver as a patch series for 6.12: build/patches/
 #   make check-patches  git am, checkpatch, byte-identity, and every
 #                  prefix of the series built (make test runs all but that)
+#   make mutants   mutation score: mutants of the driver against UML KUnit,
+#                  survivors on x86_64 KUnit (MUTANTS_VM=1: and the VM's
+#                  selftests); hours, so make test does not run it
 #
 # KDIR=/path/to/linux-6.12.y uses your own tree instead (our files are laid
 # over it). BUILD=dir moves all build output (default: build/).
@@ -60,7 +63,8 @@ OUR_OBJECTS := $(patsubst %.c,%.o,$(wildcard drivers/dma-buf/udmabuf*.c))
 	distclean patches check-patches check-patches-quick stress \
 	stress-run vm-debug-kernel profile vm-profile-kernel client floor-module \
 	vm-bench-kernel vm-bench-stock-kernel vm-bench-base-kernel base-tree \
-	client-run client-guest-kernel distro test-stages swiotlb v4l2 v4l2-run
+	client-run client-guest-kernel distro test-stages swiotlb v4l2 v4l2-run \
+	mutants
 
 all: run
 
@@ -434,6 +438,21 @@ check-patches: patches
 
 check-patches-quick: patches
 	$(call check_patches)
+
+# Mutation testing (tools/mutants.py): mutants of drivers/dma-buf/ made by
+# rule, each built into a tree and build folders of their own (never
+# $(TREE)), killed by the first stage that fails: UML KUnit, then x86_64
+# KUnit, then (MUTANTS_VM=1) the selftests in the VM. Prints the score;
+# survivors and summary.txt go to $(RESULTS)/mutants/; equivalent mutants
+# are listed in tools/mutants-equivalent.txt. MUTANTS_ARGS passes options:
+# --list, --only 'ID-GLOB', --spread N, --limit N, --stages uml.
+MUTANTS_BUILD := $(BUILD)/mutants
+mutants: deps
+	@tools/mutants.py --tree=$(MUTANTS_BUILD)/linux \
+		--version=$(KERNEL_PKG_VERSION) --uml-build=$(MUTANTS_BUILD)/uml \
+		--x86-build=$(MUTANTS_BUILD)/x86 --vm-out=$(MUTANTS_BUILD)/vm \
+		--logs=$(MUTANTS_BUILD)/logs --results=$(RESULTS)/mutants \
+		--jobs=$(JOBS) $(if $(filter 1,$(MUTANTS_VM)),--vm) $(MUTANTS_ARGS)
 
 # make test's stages, each NAME[:KIND]: its results are NAME.json and
 # NAME.exit in $(RESULTS); KIND counts the cases it must run from the
