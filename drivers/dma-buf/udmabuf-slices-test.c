@@ -616,13 +616,21 @@ static void reserve_past_kvmalloc_fails_test(struct kunit *test)
 	slices->nr_slices = 0;
 }
 
+/* Trimming moves the slices to an exact array and frees the larger one. */
 static void trim_keeps_slices_test(struct kunit *test)
 {
 	struct folio *folios[] = { test_folio(test, 0), test_folio(test, 1) };
+	struct udmabuf_allocs before = udmabuf_test_allocs();
 	struct udmabuf_slices *slices = test_slices(test, 64);
+	struct udmabuf_allocs grown = udmabuf_test_allocs(), now;
 
 	KUNIT_ASSERT_EQ(test, append(slices, folios, 2, 0, 3), 2);
 	udmabuf_slices_trim(slices);
+	/* One array lives, as before the trim (none without profiling). */
+	now = udmabuf_test_allocs();
+	KUNIT_EXPECT_EQ(test, now.calls, grown.calls);
+	KUNIT_EXPECT_EQ(test, grown.calls - before.calls,
+			IS_ENABLED(CONFIG_MEM_ALLOC_PROFILING) ? 1 : 0);
 	KUNIT_EXPECT_EQ(test, slices->capacity, 2);
 	KUNIT_EXPECT_EQ(test, ksize(slices->slice),
 			kmalloc_size_roundup(2 * sizeof(*slices->slice)));

@@ -1438,8 +1438,12 @@ static void hugetlb_fill_under_signals_test(struct kunit *test)
 /* What maps a user address: nothing, a PTE, or a PMD or PUD leaf. */
 enum map_level { MAPPED_NONE, MAPPED_PTE, MAPPED_PMD, MAPPED_PUD };
 
-/* The entry that maps @addr in the test's mm, and the frame it shows. */
-static enum map_level mapping_at(unsigned long addr, unsigned long *pfn)
+/*
+ * The entry that maps @addr in the test's mm, the frame it shows, and
+ * whether it is dirty.
+ */
+static enum map_level mapping_dirty_at(unsigned long addr, unsigned long *pfn,
+				       bool *dirty)
 {
 	struct mm_struct *mm = current->mm;
 	enum map_level level = MAPPED_NONE;
@@ -1460,6 +1464,7 @@ static enum map_level mapping_at(unsigned long addr, unsigned long *pfn)
 	pud_entry = READ_ONCE(*pud);
 	if (pud_leaf(pud_entry)) {
 		*pfn = pud_pfn(pud_entry) + ((addr & ~PUD_MASK) >> PAGE_SHIFT);
+		*dirty = pud_dirty(pud_entry);
 		level = MAPPED_PUD;
 		goto out;
 	}
@@ -1469,6 +1474,7 @@ static enum map_level mapping_at(unsigned long addr, unsigned long *pfn)
 	pmd_entry = pmdp_get_lockless(pmd);
 	if (pmd_leaf(pmd_entry)) {
 		*pfn = pmd_pfn(pmd_entry) + ((addr & ~PMD_MASK) >> PAGE_SHIFT);
+		*dirty = pmd_dirty(pmd_entry);
 		level = MAPPED_PMD;
 		goto out;
 	}
@@ -1479,12 +1485,20 @@ static enum map_level mapping_at(unsigned long addr, unsigned long *pfn)
 		pte_unmap(pte);
 		if (pte_present(entry)) {
 			*pfn = pte_pfn(entry);
+			*dirty = pte_dirty(entry);
 			level = MAPPED_PTE;
 		}
 	}
 out:
 	mmap_read_unlock(mm);
 	return level;
+}
+
+static enum map_level mapping_at(unsigned long addr, unsigned long *pfn)
+{
+	bool dirty;
+
+	return mapping_dirty_at(addr, pfn, &dirty);
 }
 
 /*
@@ -1515,6 +1529,16 @@ static void expect_mapping(struct kunit *test, unsigned long addr,
 	KUNIT_EXPECT_EQ(test, wrong, 0);
 	KUNIT_EXPECT_EQ(test, pmd_pages, end_pmd - first_pmd);
 	KUNIT_EXPECT_EQ(test, pte_pages, nr_pages - (end_pmd - first_pmd));
+}
+
+static void expect_clean_leaf(struct kunit *test, unsigned long addr)
+{
+	bool dirty = true;
+	unsigned long pfn;
+
+	KUNIT_EXPECT_EQ(test, mapping_dirty_at(addr, &pfn, &dirty),
+			MAPPED_PMD);
+	KUNIT_EXPECT_FALSE_MSG(test, dirty, "a leaf a read mapped is dirty");
 }
 
 static void expect_unmapped(struct kunit *test, unsigned long addr)
@@ -1630,6 +1654,8 @@ static void huge_mapping_test(struct kunit *test)
 			  want + PAGE_SIZE + 3 * SZ_1M, 1, 1);
 	expect_mapping(test, addr + PAGE_SIZE + SZ_2M, pfns + 1 + HUGE_PAGES,
 		       HUGE_PAGES, 0, HUGE_PAGES);
+	/* A read maps the leaf clean: only a write makes it dirty. */
+	expect_clean_leaf(test, addr + PAGE_SIZE + SZ_2M);
 	expect_unmapped(test, addr);
 	expect_unmapped(test, addr + PAGE_SIZE);
 	expect_unmapped(test, addr + len - PAGE_SIZE);
@@ -2020,7 +2046,8 @@ static void map_respects_device_segments_test(struct kunit *test)
 /*
  * A device whose segments or segment boundaries are shorter than a page
  * cannot take a buffer of whole pages: its map is refused with -EINVAL,
- * without a warning, and leaves nothing allocated.
+ * without a warning, and leaves nothing allocated. One whose limits are a
+ * page exactly gets a segment per page.
  */
 static void map_refuses_segments_below_a_page_test(struct kunit *test)
 {
@@ -2034,6 +2061,7 @@ static void map_refuses_segments_below_a_page_test(struct kunit *test)
 	struct udmabuf_allocs allocs = udmabuf_test_allocs();
 	bool tainted = test_taint(TAINT_WARN);
 	struct dma_buf_attachment *attach;
+	struct scatterlist *sg;
 	struct sg_table *sgt;
 	unsigned int i;
 
@@ -2048,6 +2076,19 @@ static void map_refuses_segments_below_a_page_test(struct kunit *test)
 							  DMA_TO_DEVICE);
 		dma_buf_detach(dmabuf, attach);
 	}
+
+	/* At the limits, segments of one page each: mapped, a page each. */
+	attach = dma_buf_attach(dmabuf, importer_device(test, PAGE_SIZE,
+							PAGE_SIZE - 1));
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
+	KUNIT_EXPECT_EQ(test, sgt->orig_nents, 2);
+	for_each_sgtable_sg(sgt, sg, i)
+		KUNIT_EXPECT_EQ(test, sg->length, PAGE_SIZE);
+	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_TO_DEVICE);
+	dma_buf_detach(dmabuf, attach);
+
 	if (!tainted)
 		KUNIT_EXPECT_FALSE(test, test_taint(TAINT_WARN));
 	udmabuf_test_expect_allocs(test, &allocs);
@@ -2632,6 +2673,39 @@ static void ioctl_create_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, -EFAULT,
 			udmabuf_ioctl(NULL, UDMABUF_CREATE_LIST, 0));
 	KUNIT_EXPECT_EQ(test, -ENOTTY, udmabuf_ioctl(NULL, 0, addr));
+}
+
+/*
+ * Descriptor 0 is a descriptor like any other: a create that gets it
+ * returns it, and the buffer behind it lives until it is closed.
+ */
+static void ioctl_create_gets_fd_zero_test(struct kunit *test)
+{
+	int zero = get_unused_fd_flags(0);
+	struct test_memfd *memfd;
+	struct udmabuf_create create = { .size = PAGE_SIZE };
+	struct dma_buf *dmabuf;
+	unsigned long addr;
+	long fd;
+
+	KUNIT_ASSERT_GE(test, zero, 0);
+	if (zero) {
+		put_unused_fd(zero);
+		kunit_skip(test, "descriptor 0 is taken in this thread");
+	}
+	memfd = sealed_memfd(test, 1);
+	put_unused_fd(zero);
+	create.memfd = memfd->fd;
+	addr = (unsigned long)user_copy(test, &create, sizeof(create));
+
+	fd = udmabuf_ioctl(NULL, UDMABUF_CREATE, addr);
+	KUNIT_ASSERT_EQ(test, fd, 0);
+	dmabuf = dma_buf_get(0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(dmabuf));
+	/* The descriptor's reference and ours. */
+	KUNIT_EXPECT_EQ(test, file_count(dmabuf->file), 2);
+	dma_buf_put(dmabuf);
+	close_now(fd);
 }
 
 /* A list whose head is readable but whose items are not: EFAULT. */
@@ -3544,6 +3618,7 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE_PARAM(refusal_test, refusal_gen_params),
 	KUNIT_CASE(ioctl_create_list_test),
 	KUNIT_CASE(ioctl_create_test),
+	KUNIT_CASE(ioctl_create_gets_fd_zero_test),
 	KUNIT_CASE(ioctl_list_count_refused_test),
 	KUNIT_CASE(ioctl_list_past_int_max_test),
 	KUNIT_CASE(ioctl_list_items_unreadable_test),
