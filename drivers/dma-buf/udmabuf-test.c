@@ -1028,6 +1028,7 @@ static void expect_attachment_runs(struct kunit *test, struct dma_buf *dmabuf,
 				   u32 nr_pages)
 {
 	struct dma_buf_attachment *attach = attach_importer(test, dmabuf);
+	long mappings = udmabuf_test_dma_mappings();
 	struct scatterlist *sg;
 	struct sg_table *sgt;
 	u32 page = 0, len;
@@ -1056,6 +1057,12 @@ static void expect_attachment_runs(struct kunit *test, struct dma_buf *dmabuf,
 	expect_dma_view(test, attach->dev, sgt, pfns, bytes, nr_pages);
 	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
 	dma_buf_detach(dmabuf, attach);
+	/*
+	 * The core keeps the mapping until detach (cache_sgt_mapping); then
+	 * its DMA mappings end (where the debugger counts them).
+	 */
+	if (mappings >= 0)
+		KUNIT_EXPECT_EQ(test, udmabuf_test_dma_mappings(), mappings);
 }
 
 /* vmap shows every page at its own frame. */
@@ -1766,6 +1773,69 @@ static void touch_blocks(struct kunit *test, unsigned long addr,
 			faults);
 }
 #endif
+
+#if defined(CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP) && IS_ENABLED(CONFIG_HUGETLBFS)
+/* Our .fault at @addr with the PMD entry the core found, as it calls it. */
+static vm_fault_t fault_with_pmd(unsigned long addr)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	vm_fault_t ret = VM_FAULT_SIGBUS;
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pud_t *pud;
+
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, addr);
+	pgd = pgd_offset(mm, addr);
+	p4d = p4d_offset(pgd, addr);
+	pud = pud_offset(p4d, addr);
+	if (vma && pud_present(READ_ONCE(*pud)))
+		ret = vma->vm_ops->fault(&(struct vm_fault) {
+			.vma = vma,
+			.address = addr & PAGE_MASK,
+			.real_address = addr,
+			.pgoff = vma->vm_pgoff +
+				 ((addr - vma->vm_start) >> PAGE_SHIFT),
+			.flags = FAULT_FLAG_DEFAULT,
+			.pmd = pmd_offset(pud, addr),
+		});
+	mmap_read_unlock(mm);
+	return ret;
+}
+#endif
+
+/*
+ * A fault that finds a PMD leaf where its page table would go (a huge
+ * fault of another thread got there first): the access is retried,
+ * VM_FAULT_NOPAGE, and the leaf stays.
+ */
+static void fault_behind_a_leaf_test(struct kunit *test)
+{
+#if defined(CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP) && IS_ENABLED(CONFIG_HUGETLBFS)
+	struct test_memfd *memfd = filled_hugetlb_memfd(test, 1);
+	struct udmabuf_create_item item = item_of(memfd, 0, HUGE_PAGES);
+	struct dma_buf *dmabuf = create_ok(test, &item, 1);
+	unsigned long area, addr, pfn;
+
+	area = kunit_vm_mmap(test, NULL, 0, 2 * SZ_2M, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(area));
+	addr = kunit_vm_mmap(test, dmabuf->file, ALIGN(area, SZ_2M), SZ_2M,
+			     PROT_READ, MAP_SHARED | MAP_FIXED, 0);
+	KUNIT_ASSERT_EQ(test, addr, ALIGN(area, SZ_2M));
+	touch_blocks(test, addr, SZ_2M, 1);
+	KUNIT_ASSERT_EQ(test, mapping_at(addr + PAGE_SIZE, &pfn), MAPPED_PMD);
+
+	KUNIT_EXPECT_EQ(test, fault_with_pmd(addr + PAGE_SIZE), VM_FAULT_NOPAGE);
+	KUNIT_EXPECT_EQ(test, mapping_at(addr + PAGE_SIZE, &pfn), MAPPED_PMD);
+	KUNIT_EXPECT_EQ(test, pfn,
+			expected_pfns(test, memfd, &item, 1, HUGE_PAGES)[1]);
+	vm_munmap(addr, SZ_2M);
+#else
+	kunit_skip(test, "no huge PFN mappings or hugetlbfs in this kernel");
+#endif
+}
 
 /*
  * A buffer of one 1 GiB hugetlb folio, mapped at a 1 GiB boundary: 6.12's
@@ -3604,6 +3674,7 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(hugetlb_fill_under_signals_test),
 	KUNIT_CASE_PARAM(huge_mapping_test, huge_backing_gen_params),
 	KUNIT_CASE_SLOW(gigantic_folio_mapping_test),
+	KUNIT_CASE(fault_behind_a_leaf_test),
 	KUNIT_CASE(cpu_access_test),
 	KUNIT_CASE(map_respects_device_segments_test),
 	KUNIT_CASE(map_refuses_segments_below_a_page_test),
