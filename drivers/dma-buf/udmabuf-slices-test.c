@@ -486,6 +486,27 @@ static void sgt_respects_boundary_test(struct kunit *test)
 }
 
 /*
+ * Runs that touch once sorted by frame, each page of a folio named once,
+ * make one entry: pages 2-3 of a folio, then pages 0-1 of it.
+ */
+static void frames_sgt_merges_touching_runs_test(struct kunit *test)
+{
+	struct folio *folio = test_folio(test, 2);
+	struct udmabuf_slices *slices = test_slices(test, 2);
+	struct sg_table sgt;
+
+	KUNIT_ASSERT_EQ(test, append(slices, &folio, 1, 2, 2), 1);
+	KUNIT_ASSERT_EQ(test, append(slices, &folio, 1, 0, 2), 1);
+	slices->slice[1].pinned = 0;
+	KUNIT_ASSERT_EQ(test, 0, udmabuf_slices_to_frames_sgt(slices, &sgt, 0,
+							      ULONG_MAX));
+	KUNIT_EXPECT_EQ(test, sgt.orig_nents, 1);
+	KUNIT_EXPECT_EQ(test, page_to_pfn(sg_page(sgt.sgl)), folio_pfn(folio));
+	KUNIT_EXPECT_EQ(test, sgt.sgl->length, 4 * PAGE_SIZE);
+	sg_free_table(&sgt);
+}
+
+/*
  * The table for cache syncs names each page once, in frame order: pages 0-1
  * and 0-3 of one folio, and a page of another folio, are five pages in all.
  * Without a folio in two slices it is the buffer-order table.
@@ -1262,6 +1283,7 @@ static struct kunit_case udmabuf_slices_cases[] = {
 	KUNIT_CASE(sgt_one_entry_per_run_test),
 	KUNIT_CASE(sgt_respects_boundary_test),
 	KUNIT_CASE(frames_sgt_each_page_once_test),
+	KUNIT_CASE(frames_sgt_merges_touching_runs_test),
 	KUNIT_CASE(estimate_test),
 	KUNIT_CASE(reserve_grows_by_doubling_test),
 	KUNIT_CASE(reserve_overflow_fails_test),

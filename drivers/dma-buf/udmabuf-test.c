@@ -3099,6 +3099,24 @@ static void adjacent_items_pin_once_test(struct kunit *test)
 	expect_unpinned(test, b, before_b);
 }
 
+/*
+ * A long range pins in growing batches: 62 folios a call, then a page of
+ * pointers' worth (496) a call: 600 pages of 4 KiB take 3 calls.
+ */
+static void long_range_pins_in_growing_batches_test(struct kunit *test)
+{
+	struct test_memfd *memfd = sealed_memfd(test, 600);
+	struct udmabuf_create_item item = item_of(memfd, 0, 600);
+	struct test_memfd *memfds[] = { memfd };
+	struct dma_buf *dmabuf;
+
+	stub_pin_calls = 0;
+	kunit_activate_static_stub(test, udmabuf_pin_folios, pin_counted);
+	dmabuf = create_ok(test, &item, 1);
+	KUNIT_EXPECT_EQ(test, stub_pin_calls, 3);
+	expect_vmap_bytes(test, dmabuf, expected_bytes(test, memfds, &item, 1));
+}
+
 static void export_failure_test(struct kunit *test)
 {
 	struct fault_setup s;
@@ -3696,6 +3714,7 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(limits_test),
 	KUNIT_CASE(pin_failure_at_each_call_test),
 	KUNIT_CASE(adjacent_items_pin_once_test),
+	KUNIT_CASE(long_range_pins_in_growing_batches_test),
 	KUNIT_CASE(pin_fewer_folios_than_asked_test),
 	KUNIT_CASE(pin_returning_nothing_test),
 	KUNIT_CASE(export_failure_test),
