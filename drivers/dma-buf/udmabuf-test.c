@@ -2942,13 +2942,32 @@ struct fault_setup {
 };
 
 /* Take what every later check compares with: pins, refs, allocations. */
+/*
+ * The driver's allocations once nothing is giving any back: an earlier
+ * case's thread may still be exiting with its mm on another CPU, and the
+ * buffers of its mappings with it.
+ */
+static struct udmabuf_allocs allocs_settled(void)
+{
+	struct udmabuf_allocs before, now = udmabuf_test_allocs();
+	int tries = 100;
+
+	do {
+		before = now;
+		msleep(20);
+		now = udmabuf_test_allocs();
+	} while ((now.calls != before.calls || now.bytes != before.bytes) &&
+		 --tries);
+	return now;
+}
+
 static void fault_snapshot(struct kunit *test, struct fault_setup *s)
 {
 	u32 i;
 
 	for (i = 0; i < 3; i++)
 		s->before[i] = folio_counts(test, s->memfds[i]);
-	s->allocs = udmabuf_test_allocs();
+	s->allocs = allocs_settled();
 }
 
 static void fault_setup(struct kunit *test, struct fault_setup *s)
