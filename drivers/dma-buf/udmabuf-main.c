@@ -404,25 +404,20 @@ static void udmabuf_map_around(struct vm_area_struct *vma, unsigned long addr)
 }
 
 /*
- * vmf_insert_pfn() says VM_FAULT_OOM when it finds no PTE table: a racing
- * huge fault may have put a leaf where the table would go (the access is
- * retried, the leaf maps it), or a split may have taken that leaf away
- * again (one more insert, which fails again only when no table can be
- * allocated).
+ * The faulting page's PTE table, before vmf_insert_pfn() looks for it: a
+ * huge fault of another thread (under the VMA lock alone) may put a leaf
+ * into the empty entry at any time, and vmf_insert_pfn() must not meet
+ * one (DEBUG_VM's VM_BUG_ON in walk_to_pmd()). Once a table is there it
+ * stays one (this fault holds mmap_lock, huge faults fill empty entries
+ * only); a leaf maps the page already, and the access is retried.
  */
-static vm_fault_t udmabuf_fault_result(struct vm_fault *vmf,
-				       unsigned long pfn, vm_fault_t ret)
+static vm_fault_t udmabuf_fault_table(struct vm_fault *vmf)
 {
-	pmd_t pmd;
-
-	if (ret != VM_FAULT_OOM || !vmf->pmd)
-		return ret;
-	pmd = pmdp_get_lockless(vmf->pmd);
-	if (pmd_leaf(pmd))
-		return VM_FAULT_NOPAGE;
-	if (pmd_none(pmd))
-		return vmf_insert_pfn(vmf->vma, vmf->address, pfn);
-	return ret;
+	if (!vmf->pmd)
+		return 0;
+	if (pte_alloc(vmf->vma->vm_mm, vmf->pmd))
+		return VM_FAULT_OOM;
+	return pmd_leaf(pmdp_get_lockless(vmf->pmd)) ? VM_FAULT_NOPAGE : 0;
 }
 #else
 static void udmabuf_map_around(struct vm_area_struct *vma, unsigned long addr)
@@ -432,10 +427,9 @@ static void udmabuf_map_around(struct vm_area_struct *vma, unsigned long addr)
 	udmabuf_prefault(vma, &ubuf->slices);
 }
 
-static vm_fault_t udmabuf_fault_result(struct vm_fault *vmf,
-				       unsigned long pfn, vm_fault_t ret)
+static vm_fault_t udmabuf_fault_table(struct vm_fault *vmf)
 {
-	return ret;
+	return 0;
 }
 #endif
 
@@ -462,12 +456,15 @@ static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 	if (!udmabuf_vma_fits(vma, ubuf))
 		return VM_FAULT_SIGBUS;
 
+	ret = udmabuf_fault_table(vmf);
+	if (ret)
+		return ret;
 	udmabuf_pfn_run_start(&run, &ubuf->slices, vmf->pgoff, 1, 1);
 	udmabuf_pfn_run_next(&run, &pfn, &len);
 	ret = vmf_insert_pfn(vma, vmf->address, pfn);
 	if (ret == VM_FAULT_NOPAGE)
 		udmabuf_map_around(vma, vmf->address);
-	return udmabuf_fault_result(vmf, pfn, ret);
+	return ret;
 }
 
 #ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
