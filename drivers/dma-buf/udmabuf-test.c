@@ -1392,6 +1392,27 @@ static void hugetlb_unpopulated_memfd_test(struct kunit *test)
 }
 
 /*
+ * The holes filled are the item's: an item that ends on a folio boundary
+ * of an empty hugetlb memfd allocates that one folio, not the next.
+ */
+static void hugetlb_fill_stops_at_the_item_test(struct kunit *test)
+{
+#if IS_ENABLED(CONFIG_HUGETLBFS)
+	struct test_memfd *memfd = hugetlb_memfd(test, 2);
+	struct hstate *h = hstate_file(memfd->file);
+	struct udmabuf_create_item item = item_of(memfd, 0, HUGE_PAGES);
+	unsigned long free_pages = hugetlb_free_settled(h);
+
+	if (free_pages < 2)
+		kunit_skip(test, "fewer than 2 free hugetlb pages");
+	create_ok(test, &item, 1);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(h->free_huge_pages), free_pages - 1);
+#else
+	kunit_skip(test, "no hugetlbfs in this kernel");
+#endif
+}
+
+/*
  * hugetlbfs stops filling holes at any pending signal. A signal that is
  * not fatal makes the create restart once it is handled (the caller never
  * sees it fail), having pinned nothing; a fatal one fails it with EINTR.
@@ -3708,6 +3729,7 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(thp_items_inside_huge_folios_test),
 	KUNIT_CASE(hugetlb_items_inside_huge_folios_test),
 	KUNIT_CASE(hugetlb_unpopulated_memfd_test),
+	KUNIT_CASE(hugetlb_fill_stops_at_the_item_test),
 	KUNIT_CASE(hugetlb_fill_under_signals_test),
 	KUNIT_CASE_PARAM(huge_mapping_test, huge_backing_gen_params),
 	KUNIT_CASE_SLOW(gigantic_folio_mapping_test),
