@@ -280,33 +280,33 @@ def tokenize(masked, start, end):
     return toks
 
 
-def match_close(toks, i):
-    """Index of the bracket closing toks[i]."""
-    pairs = {"(": ")", "[": "]", "{": "}"}
-    want, depth = pairs[toks[i].text], 0
-    for j in range(i, len(toks)):
+def match_bracket(toks, i, step):
+    """Index of the bracket matching toks[i], searching by @step (+1: a
+    closing one after an opening one, -1: an opening one before a closing
+    one); the last or first index when there is none."""
+    opening, closing = "([{", ")]}"
+    inward, outward = (opening, closing) if step > 0 else (closing, opening)
+    depth = 0
+    end = len(toks) if step > 0 else -1
+    for j in range(i, end, step):
         t = toks[j].text
-        if t in pairs:
+        if t in inward:
             depth += 1
-        elif t in (")", "]", "}"):
+        elif t in outward:
             depth -= 1
             if depth == 0:
                 return j
-    return len(toks) - 1
+    return end - step
+
+
+def match_close(toks, i):
+    """Index of the bracket closing toks[i]."""
+    return match_bracket(toks, i, 1)
 
 
 def match_open(toks, j):
-    pairs = {")": "(", "]": "[", "}": "{"}
-    depth = 0
-    for i in range(j, -1, -1):
-        t = toks[i].text
-        if t in pairs:
-            depth += 1
-        elif t in ("(", "[", "{"):
-            depth -= 1
-            if depth == 0:
-                return i
-    return 0
+    """Index of the bracket opening toks[j]."""
+    return match_bracket(toks, j, -1)
 
 
 class Function:
