@@ -663,31 +663,48 @@ static void mmap_private_refused_test(struct kunit *test)
 
 /*
  * Call the fault handler of the VMA at @addr as the fault path does, for
- * the page at @addr. Not through a user access: UML's uaccess retries a
- * fault that ran out of memory as if it had worked, and oopses on the
- * missing page table. Returns 0 for a page mapped, -ENOMEM for
- * VM_FAULT_OOM, -EFAULT for VM_FAULT_SIGBUS, -EIO for anything else.
+ * the page at @addr, with the PMD entry the core would have found when
+ * @with_pmd (its PUD must be there). VM_FAULT_SIGBUS without a VMA.
  */
-static int call_fault(unsigned long addr)
+static vm_fault_t driver_fault(unsigned long addr, bool with_pmd)
 {
 	struct mm_struct *mm = current->mm;
+	vm_fault_t ret = VM_FAULT_SIGBUS;
 	struct vm_area_struct *vma;
-	vm_fault_t ret;
+	pmd_t *pmd = NULL;
+	pud_t *pud;
 
 	mmap_read_lock(mm);
 	vma = vma_lookup(mm, addr);
-	if (!vma) {
-		mmap_read_unlock(mm);
-		return -EIO;
+	if (vma && with_pmd) {
+		pud = pud_offset(p4d_offset(pgd_offset(mm, addr), addr), addr);
+		if (pud_present(READ_ONCE(*pud)))
+			pmd = pmd_offset(pud, addr);
 	}
-	ret = vma->vm_ops->fault(&(struct vm_fault) {
-		.vma = vma,
-		.address = addr,
-		.real_address = addr,
-		.pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT),
-		.flags = FAULT_FLAG_DEFAULT,
-	});
+	if (vma && (!with_pmd || pmd))
+		ret = vma->vm_ops->fault(&(struct vm_fault) {
+			.vma = vma,
+			.address = addr & PAGE_MASK,
+			.real_address = addr,
+			.pgoff = vma->vm_pgoff +
+				 ((addr - vma->vm_start) >> PAGE_SHIFT),
+			.flags = FAULT_FLAG_DEFAULT,
+			.pmd = pmd,
+		});
 	mmap_read_unlock(mm);
+	return ret;
+}
+
+/*
+ * driver_fault() without the PMD entry. Not through a user access: UML's
+ * uaccess retries a fault that ran out of memory as if it had worked, and
+ * oopses on the missing page table. Returns 0 for a page mapped, -ENOMEM
+ * for VM_FAULT_OOM, -EFAULT for VM_FAULT_SIGBUS, -EIO for anything else.
+ */
+static int call_fault(unsigned long addr)
+{
+	vm_fault_t ret = driver_fault(addr, false);
+
 	if (ret == VM_FAULT_NOPAGE)
 		return 0;
 	if (ret == VM_FAULT_OOM)
@@ -1795,37 +1812,6 @@ static void touch_blocks(struct kunit *test, unsigned long addr,
 }
 #endif
 
-#if defined(CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP) && IS_ENABLED(CONFIG_HUGETLBFS)
-/* Our .fault at @addr with the PMD entry the core found, as it calls it. */
-static vm_fault_t fault_with_pmd(unsigned long addr)
-{
-	struct mm_struct *mm = current->mm;
-	struct vm_area_struct *vma;
-	vm_fault_t ret = VM_FAULT_SIGBUS;
-	pgd_t *pgd;
-	p4d_t *p4d;
-	pud_t *pud;
-
-	mmap_read_lock(mm);
-	vma = vma_lookup(mm, addr);
-	pgd = pgd_offset(mm, addr);
-	p4d = p4d_offset(pgd, addr);
-	pud = pud_offset(p4d, addr);
-	if (vma && pud_present(READ_ONCE(*pud)))
-		ret = vma->vm_ops->fault(&(struct vm_fault) {
-			.vma = vma,
-			.address = addr & PAGE_MASK,
-			.real_address = addr,
-			.pgoff = vma->vm_pgoff +
-				 ((addr - vma->vm_start) >> PAGE_SHIFT),
-			.flags = FAULT_FLAG_DEFAULT,
-			.pmd = pmd_offset(pud, addr),
-		});
-	mmap_read_unlock(mm);
-	return ret;
-}
-#endif
-
 /*
  * A fault that finds a PMD leaf where its page table would go (a huge
  * fault of another thread got there first): the access is retried,
@@ -1848,7 +1834,7 @@ static void fault_behind_a_leaf_test(struct kunit *test)
 	touch_blocks(test, addr, SZ_2M, 1);
 	KUNIT_ASSERT_EQ(test, mapping_at(addr + PAGE_SIZE, &pfn), MAPPED_PMD);
 
-	KUNIT_EXPECT_EQ(test, fault_with_pmd(addr + PAGE_SIZE), VM_FAULT_NOPAGE);
+	KUNIT_EXPECT_EQ(test, driver_fault(addr + PAGE_SIZE, true), VM_FAULT_NOPAGE);
 	KUNIT_EXPECT_EQ(test, mapping_at(addr + PAGE_SIZE, &pfn), MAPPED_PMD);
 	KUNIT_EXPECT_EQ(test, pfn,
 			expected_pfns(test, memfd, &item, 1, HUGE_PAGES)[1]);
