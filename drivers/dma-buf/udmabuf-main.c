@@ -454,11 +454,12 @@ static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 	vm_fault_t ret;
 
 	if (!udmabuf_vma_fits(vma, ubuf))
-		return VM_FAULT_SIGBUS;
-
-	ret = udmabuf_fault_table(vmf);
+		ret = VM_FAULT_SIGBUS;
+	else
+		ret = udmabuf_fault_table(vmf);
 	if (ret)
 		return ret;
+
 	udmabuf_pfn_run_start(&run, &ubuf->slices, vmf->pgoff, 1, 1);
 	udmabuf_pfn_run_next(&run, &pfn, &len);
 	ret = vmf_insert_pfn(vma, vmf->address, pfn);
