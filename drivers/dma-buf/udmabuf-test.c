@@ -1430,6 +1430,43 @@ static void hugetlb_fill_stops_at_the_item_test(struct kunit *test)
 }
 
 /*
+ * The fill before the pins reports only signals: a fill that fails for
+ * lack of huge pages leaves the error to the pin, so a list whose first
+ * item is bad fails with that item's error, not a later item's.
+ */
+static void hugetlb_fill_failure_waits_for_its_item_test(struct kunit *test)
+{
+#if IS_ENABLED(CONFIG_HUGETLBFS)
+	struct udmabuf_allocs allocs = udmabuf_test_allocs();
+	struct udmabuf_create_item items[2];
+	struct test_memfd *memfd;
+	unsigned long free_pages;
+	struct dma_buf *dmabuf;
+	struct hstate *h;
+	u32 nr_huge;
+
+	memfd = hugetlb_memfd(test, 1);
+	h = hstate_file(memfd->file);
+	free_pages = hugetlb_free_settled(h) - READ_ONCE(h->resv_huge_pages);
+	nr_huge = free_pages + 1;
+	if ((u64)nr_huge * SZ_2M > (u64)READ_ONCE(udmabuf_size_limit_mb) * SZ_1M)
+		kunit_skip(test, "more free hugetlb pages than size_limit_mb");
+	memfd = hugetlb_memfd(test, nr_huge);
+	items[0] = item_of(memfd, 0, 1);
+	items[0].memfd = -1;
+	items[1] = item_of(memfd, 0, nr_huge * HUGE_PAGES);
+
+	dmabuf = udmabuf_create_dmabuf(&items[1], 1);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(dmabuf), -ENOSPC);
+	dmabuf = udmabuf_create_dmabuf(items, 2);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(dmabuf), -EBADFD);
+	udmabuf_test_expect_allocs(test, &allocs);
+#else
+	kunit_skip(test, "no hugetlbfs in this kernel");
+#endif
+}
+
+/*
  * hugetlbfs stops filling holes at any pending signal. A signal that is
  * not fatal makes the create restart once it is handled (the caller never
  * sees it fail), having pinned nothing; a fatal one fails it with EINTR.
@@ -3716,6 +3753,7 @@ static struct kunit_case udmabuf_cases[] = {
 	KUNIT_CASE(hugetlb_items_inside_huge_folios_test),
 	KUNIT_CASE(hugetlb_unpopulated_memfd_test),
 	KUNIT_CASE(hugetlb_fill_stops_at_the_item_test),
+	KUNIT_CASE(hugetlb_fill_failure_waits_for_its_item_test),
 	KUNIT_CASE(hugetlb_fill_under_signals_test),
 	KUNIT_CASE_PARAM(huge_mapping_test, huge_backing_gen_params),
 	KUNIT_CASE_SLOW(gigantic_folio_mapping_test),
