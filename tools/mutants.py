@@ -28,8 +28,10 @@ comment, string, preprocessor line or kernel-doc is touched):
                 made constant (false for ||, true for &&; false alone)
   cond-negate   an if/while operand that is no comparison negated
 
-Each mutant has a stable id FILE:LINE:RULE:N (N counts that rule's sites on
-that line, from 1) and a unified diff. Every function gets a budget by its
+Each mutant has an id FILE:LINE:RULE:N, where it is (N counts that rule's
+sites on that line, from 1), a key FUNCTION:RULE:K, what it is (K counts
+that rule's sites in the function, from 1: edits outside the function,
+and moves between files, leave it alone), and a unified diff. Every function gets a budget by its
 length (see RULES below), shared out over the rules in turn and spread over
 the function; dir-swap and pfn-next take all their sites.
 
@@ -39,6 +41,9 @@ first, until one kills it:
 
   uml   kunit.py build + exec in the UML build folder
   x86   the same suites on x86_64 (the VM's config, under QEMU)
+  kasan the UML suites under make sanitize's configuration (KASAN, UBSAN,
+        DEBUG_VM, lockdep, ...): an out-of-bounds read that changes no
+        result shows only there
   vm    (--vm) the selftests booted on that x86_64 kernel (run-vm.sh)
 
 A stage kills a mutant when a test fails or crashes, a case of the
@@ -50,7 +55,7 @@ not compile is stillborn and counts nowhere. A mutant on a line that a
 stage's configuration leaves out (#ifdef) skips that stage. The file is
 restored after every mutant, on any exit (Ctrl-C and SIGTERM included).
 
-Mutants listed in tools/mutants-equivalent.txt ("ID  reason" lines) are
+Mutants listed in tools/mutants-equivalent.txt ("KEY  reason" lines) are
 equivalent: not run, not counted in N.
 
 The run prints one line per mutant (id, verdict, seconds), then
@@ -469,6 +474,7 @@ class Mutant:
         self.start, self.end, self.repl = start, end, repl
         self.line, self.conds = line, conds
         self.id = None
+        self.key = None
         self.text = None
         self.diff = None
 
@@ -826,11 +832,15 @@ def generate(repo=REPO):
         for func in find_functions(text, masked, conds):
             cands = generate_function(base, text, masked, func, conds, line_of)
             # N: the rule's sites on the line, before the caps.
-            seen = {}
+            # K: the rule's sites in the function, for the key that
+            # edits elsewhere (and moves between files) leave alone.
+            seen, in_func = {}, {}
             for m in sorted(cands, key=lambda m: (m.start, m.end)):
                 key = (m.line, m.rule)
                 seen[key] = seen.get(key, 0) + 1
+                in_func[m.rule] = in_func.get(m.rule, 0) + 1
                 m.id = f"{base}:{m.line}:{m.rule}:{seen[key]}"
+                m.key = f"{func.name}:{m.rule}:{in_func[m.rule]}"
             kept = select(cands, func_lines(masked, func))
             label = func.name
             shown = [c for c in func.conds if "CONFIG_" in c]
@@ -1022,10 +1032,12 @@ class KunitStage:
     """kunit.py build + exec in one build folder."""
 
     def __init__(self, name, args, tree, build_dir, kunit_args, exec_args,
-                 logs):
+                 logs, timeout=None, uml=False):
         self.name, self.args, self.tree = name, args, tree
         self.build_dir, self.kunit_args = build_dir, kunit_args
         self.exec_args, self.logs = exec_args, logs
+        self.timeout = timeout or args.timeout
+        self.uml = uml
         self.baseline = None
         self.config = None
 
@@ -1054,11 +1066,11 @@ class KunitStage:
         for p in (result, test_log):
             if os.path.exists(p):
                 os.remove(p)
-        t = self.args.timeout
+        t = self.timeout
         rc, secs, timed_out = self.kunit(
             "exec", [f"--timeout={t}", f"--json={result}"] + self.exec_args,
             log, timeout=t + 60)
-        if self.name == "uml":
+        if self.uml:
             stray_umls(self.build_dir)
         if os.path.exists(test_log):
             cap_log(test_log)
@@ -1240,7 +1252,7 @@ def main():
                     help="print the mutants and the counts per rule and function")
     ap.add_argument("--diff", action="store_true", help="with --list: each diff too")
     ap.add_argument("--only", action="append", default=[], metavar="GLOB",
-                    help="mutants whose id matches GLOB (repeatable)")
+                    help="mutants whose id or key matches GLOB (repeatable)")
     ap.add_argument("--limit", type=int, help="the first N selected mutants")
     ap.add_argument("--spread", type=int, metavar="N",
                     help="N selected mutants, evenly spread over the list")
@@ -1251,17 +1263,21 @@ def main():
                     help="do not run tools/prepare-tree.sh on --tree first")
     ap.add_argument("--uml-build", default=os.path.join(REPO, "build", "mutants", "uml"))
     ap.add_argument("--x86-build", default=os.path.join(REPO, "build", "mutants", "x86"))
+    ap.add_argument("--kasan-build", default=os.path.join(REPO, "build", "mutants", "kasan"))
     ap.add_argument("--vm-out", default=os.path.join(REPO, "build", "mutants", "vm"))
     ap.add_argument("--logs", default=os.path.join(REPO, "build", "mutants", "logs"))
     ap.add_argument("--results", default=os.path.join(REPO, "build", "results", "mutants"))
-    ap.add_argument("--stages", default="uml,x86",
-                    help="comma-separated, in order: uml, x86 (default uml,x86)")
+    ap.add_argument("--stages", default="uml,x86,kasan",
+                    help="comma-separated, in order: uml, x86, kasan "
+                    "(default uml,x86,kasan)")
     ap.add_argument("--vm", action="store_true",
                     help="a last stage: the selftests in the VM on the x86_64 kernel")
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "1")))
     ap.add_argument("--nice", type=int, default=10, help="niceness of builds and runs")
     ap.add_argument("--timeout", type=int, default=120,
                     help="seconds a KUnit run may take (default 120)")
+    ap.add_argument("--kasan-timeout", type=int, default=400,
+                    help="seconds the kasan stage's run may take (default 400)")
     ap.add_argument("--accel", default="auto",
                     help="QEMU accelerator for x86_64 KUnit: auto (build/results/accel "
                     "says KVM, else TCG), kvm, tcg")
@@ -1278,20 +1294,17 @@ def main():
 
     mutants, functions = generate()
     equivalents = read_equivalents()
-    by_id = {m.id: m for m in mutants}
-    for eid, reason in list(equivalents.items()):
-        # An ID is a line number: an edit above it moves the mutant. The
-        # reason must name the mutant's function, which catches most moves.
-        m = by_id.get(eid)
-        if m is None or not re.search(rf"\b{m.func}\b", reason):
-            why = "names no mutant" if m is None else f"does not name {m.func}()"
-            print(f"mutants: warning: {EQUIVALENTS}: {eid} {why} (a moved line?); "
-                  "not counted equivalent", file=sys.stderr)
-            del equivalents[eid]
+    keys = {m.key for m in mutants}
+    for key in list(equivalents):
+        if key not in keys:
+            print(f"mutants: warning: {EQUIVALENTS}: {key} names no mutant "
+                  "(a changed function?); not counted equivalent", file=sys.stderr)
+            del equivalents[key]
 
     selected = mutants
     if args.only:
-        selected = [m for m in selected if any(fnmatch.fnmatchcase(m.id, g)
+        selected = [m for m in selected if any(fnmatch.fnmatchcase(m.id, g) or
+                                               fnmatch.fnmatchcase(m.key, g)
                                                for g in args.only)]
     if args.spread:
         selected = spread(selected, args.spread)
@@ -1307,8 +1320,8 @@ def main():
 
 def list_mutants(selected, mutants, functions, equivalents, diffs):
     for m in selected:
-        eq = "  [equivalent]" if m.id in equivalents else ""
-        print(f"{m.id:44} {m.func:32} {mutated_line(m)[:70]}{eq}")
+        eq = "  [equivalent]" if m.key in equivalents else ""
+        print(f"{m.id:36} {m.key:48} {mutated_line(m)[:60]}{eq}")
         if diffs:
             print(m.diff)
     print()
@@ -1326,7 +1339,7 @@ def list_mutants(selected, mutants, functions, equivalents, diffs):
         note = "" if total else "   (no site for any rule)"
         print(f"  {path}:{line:<5} {label:60} {shown}{note}")
     print(f"mutants: {len(selected)} listed of {len(mutants)}, "
-          f"{sum(1 for m in selected if m.id in equivalents)} of them equivalent")
+          f"{sum(1 for m in selected if m.key in equivalents)} of them equivalent")
 
 
 def fmt_time(secs):
@@ -1372,7 +1385,14 @@ def run_mutants(args, selected, mutants, equivalents):
     for name in names:
         if name == "uml":
             stages.append(KunitStage("uml", args, tree, os.path.abspath(args.uml_build),
-                                     [f"--kunitconfig={kunitconfig}"], [], args.logs))
+                                     [f"--kunitconfig={kunitconfig}"], [], args.logs,
+                                     uml=True))
+        elif name == "kasan":
+            sanitize = os.path.join(REPO, "lib", "kunit-configs", "sanitize-uml.config")
+            stages.append(KunitStage("kasan", args, tree, os.path.abspath(args.kasan_build),
+                                     [f"--kunitconfig={kunitconfig}",
+                                      f"--kunitconfig={sanitize}"], [], args.logs,
+                                     timeout=args.kasan_timeout, uml=True))
         elif name == "x86":
             x86 = X86Stage("x86", args, tree, os.path.abspath(args.x86_build),
                            ["--arch=x86_64", f"--kunitconfig={kunitconfig}"],
@@ -1414,7 +1434,7 @@ def run_mutants(args, selected, mutants, equivalents):
         if args.syntax_check:
             return syntax_only(selected, stages, tree, state, restore)
         for m in selected:
-            if m.id in equivalents:
+            if m.key in equivalents:
                 continue
             secs = 0.0
             verdict, details, where = "not run", ["no stage compiles it"], "-"
@@ -1440,12 +1460,13 @@ def run_mutants(args, selected, mutants, equivalents):
             detail = "; ".join(details)
             shown = "timed out" if verdict == "timeout" else verdict
             print(f"{m.id:44} {shown:10} {secs:6.1f} s  {detail}", flush=True)
-            results.append({"id": m.id, "function": m.func, "rule": m.rule,
+            results.append({"id": m.id, "key": m.key, "function": m.func,
+                            "rule": m.rule,
                             "verdict": verdict, "stage": where, "detail": detail,
                             "seconds": round(secs, 1)})
             if verdict == "survived":
                 with open(os.path.join(args.results, diff_name(m.id)), "w") as f:
-                    f.write(f"# {m.id} in {m.func}: survived ({detail})\n")
+                    f.write(f"# {m.id} ({m.key}): survived ({detail})\n")
                     f.write(m.diff)
     except KeyboardInterrupt:
         restore()
@@ -1490,7 +1511,7 @@ def kernel_version():
 
 
 def summarize(args, selected, equivalents, results, t0, interrupted=False):
-    equiv = sum(1 for m in selected if m.id in equivalents)
+    equiv = sum(1 for m in selected if m.key in equivalents)
     counted = [r for r in results if r["verdict"] not in ("stillborn", "not run")]
     not_run = sum(1 for r in results if r["verdict"] == "not run")
     timed = sum(1 for r in counted if r["verdict"] == "timeout")
@@ -1512,8 +1533,8 @@ def summarize(args, selected, equivalents, results, t0, interrupted=False):
             f.write(f"{r['id']:44} {r['verdict']:10} {r['seconds']:6.1f} s  "
                     f"{r['detail']}\n")
         for m in selected:
-            if m.id in equivalents:
-                f.write(f"{m.id:44} equivalent  {equivalents[m.id]}\n")
+            if m.key in equivalents:
+                f.write(f"{m.id:44} equivalent  {equivalents[m.key]}\n")
         f.write(line + "\n" + extra + "\n")
     with open(os.path.join(args.results, "results.json"), "w") as f:
         json.dump({"killed": killed, "total": n, "score": round(score, 1),
