@@ -124,7 +124,7 @@ for ((k = 1; k <= n; k++)); do
 		result "prefix $k/$n builds (UML KUnit)" FAIL
 	fi
 	if "$repo/tools/vm/config.sh" "$work" "$builds/x86" \
-		"$repo/lib/kunit-configs/x86_64-vm.config" >"$builds/x86-$k.log" 2>&1 &&
+		"$repo/tools/vm/configs/x86_64-vm.config" >"$builds/x86-$k.log" 2>&1 &&
 		make -s -C "$work" O="$builds/x86" ARCH=x86_64 -j"$jobs" bzImage \
 			>>"$builds/x86-$k.log" 2>&1; then
 		result "prefix $k/$n builds (x86_64 VM)" PASS

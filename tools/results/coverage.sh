@@ -5,7 +5,7 @@
 set -euo pipefail
 
 tree=$(realpath "$1") build=$2 profraw=$3 out=$4 floor=$5 json=$6
-repo=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$out"
 
 llvm-profdata merge -sparse "$profraw" -o "$build/udmabuf.profdata"

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 tree=$1 version=$2 mode=${3:-ours}
-repo=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 tarball=/usr/src/linux-source-6.12.tar.xz
 stamp=$tree/.udmabuf-tree-version
 

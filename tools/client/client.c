@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * make client, inside our VM: run Debian's qemu-system-x86_64 as the host
- * of a small inner guest (tools/vm/client-guest-init.c) whose virtio-gpu
+ * of a small inner guest (tools/client/client-guest-init.c) whose virtio-gpu
  * scanouts are blob resources. QEMU turns each blob into a udmabuf
  * (UDMABUF_CREATE_LIST, one item per guest memory extent) and maps it to
  * read the pixels: QMP's screendump of each of the guest's two frames must

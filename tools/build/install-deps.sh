@@ -29,7 +29,7 @@ apt-get update -qq
 if ! apt-cache madison "$pkg" | awk '{print $3}' | grep -qxF "$version"; then
 	echo "install-deps: $pkg $version is no longer served; versions on offer:" >&2
 	apt-cache madison "$pkg" | awk '{print "  " $3}' >&2
-	echo "install-deps: change KERNEL_PKG_VERSION in tools/kernel-version.mk" >&2
+	echo "install-deps: change KERNEL_PKG_VERSION in tools/build/kernel-version.mk" >&2
 	exit 1
 fi
 apt-get install -y -qq --no-install-recommends --allow-downgrades \

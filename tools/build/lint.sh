@@ -6,10 +6,17 @@
 set -uo pipefail
 
 tree=$1 out=$2 jobs=$3 json=$4
-repo=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+# Our files: every C file and header under drivers/dma-buf/ (the driver's
+# and its tests', in folders below too) and our selftests.
+shopt -s globstar nullglob
+ours=("$repo"/drivers/dma-buf/**/*.[ch])
+ours=("${ours[@]#"$repo"/}")
+selftests=("$repo"/tools/testing/selftests/drivers/dma-buf/udmabuf-*.[ch])
+selftests=("${selftests[@]#"$repo"/}")
 objs=()
-for f in "$repo"/drivers/dma-buf/udmabuf*.c; do
-	objs+=("drivers/dma-buf/$(basename "${f%.c}").o")
+for f in "${ours[@]}"; do
+	case "$f" in *.c) objs+=("${f%.c}.o") ;; esac
 done
 declare -A status
 
@@ -18,8 +25,7 @@ echo "== lint =="
 # ERROR, WARNING or CHECK fails, and so does any exit status but 0 (it
 # exits 1 on each of those, and otherwise when it cannot run).
 report=$(cd "$repo" && "$tree/scripts/checkpatch.pl" --no-tree --strict \
-	--terse -f drivers/dma-buf/*.[ch] \
-	tools/testing/selftests/drivers/dma-buf/udmabuf-*.[ch] 2>&1)
+	--terse -f "${ours[@]}" "${selftests[@]}" 2>&1)
 checkpatch_status=$?
 if [ "$checkpatch_status" -ne 0 ] ||
 	grep -qE 'ERROR|WARNING|CHECK' <<<"$report"; then
@@ -51,7 +57,8 @@ else
 		local name=$1 pattern=$2
 		shift 2
 		if mk "$@" "${objs[@]}" >"$out/$name.log" 2>&1 &&
-			! grep -E "udmabuf[^ ]*\.[ch]:[0-9]+:[0-9]+: $pattern" "$out/$name.log"; then
+			! grep -E "(udmabuf[^ ]*|dma-buf/tests/[^ ]*)\.[ch]:[0-9]+:[0-9]+: $pattern" \
+				"$out/$name.log"; then
 			status[$name]=PASS
 		else
 			status[$name]=FAIL

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make client: boot our VM with Debian's qemu-system-x86_64 in its
-# initramfs and run tools/vm/client.c there, which starts QEMU as the host
-# of a small inner guest (virtio-gpu-pci,blob=true, memfd guest RAM) and
+# initramfs and run tools/client/client.c there, which starts QEMU as the
+# host of a small inner guest (virtio-gpu-pci,blob=true, memfd guest RAM) and
 # checks QMP's screendump against the pattern the inner guest drew.
 # Usage: client.sh TREE KBUILD INNER_KBUILD OUT LABEL
 #   KBUILD        the outer (VM) kernel's build folder
@@ -25,8 +25,9 @@ if [ ! -f "$out/headers/include/drm/drm_mode.h" ]; then
 	make -s -C "$tree" O="$out/hdr-build" ARCH=x86_64 \
 		INSTALL_HDR_PATH="$out/headers" headers_install >/dev/null
 fi
-gcc -static -O2 -Wall -Wextra -I"$out/headers/include" -I"$repo/tools/vm" \
-	-o "$out/bin/client-guest-init" "$repo/tools/vm/client-guest-init.c"
+gcc -static -O2 -Wall -Wextra -I"$out/headers/include" \
+	-I"$repo/tools/client" -o "$out/bin/client-guest-init" \
+	"$repo/tools/client/client-guest-init.c"
 printf '%s\n' "dir /dev 0755 0 0" "nod /dev/console 0600 0 0 c 5 1" \
 	"dir /proc 0755 0 0" "dir /sys 0755 0 0" \
 	"file /init $out/bin/client-guest-init 0755 0 0" >"$out/client-guest.list"

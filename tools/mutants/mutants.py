@@ -35,7 +35,7 @@ and moves between files, leave it alone), and a unified diff. Every function get
 length (see RULES below), shared out over the rules in turn and spread over
 the function; dir-swap and pfn-next take all their sites.
 
-Each mutant is written into a tree of its own (tools/prepare-tree.sh's
+Each mutant is written into a tree of its own (tools/build/prepare-tree.sh's
 copy, never build/linux) and run against the stages in turn, cheapest
 first, until one kills it:
 
@@ -55,7 +55,7 @@ not compile is stillborn and counts nowhere. A mutant on a line that a
 stage's configuration leaves out (#ifdef) skips that stage. The file is
 restored after every mutant, on any exit (Ctrl-C and SIGTERM included).
 
-Mutants listed in tools/mutants-equivalent.txt ("KEY  reason" lines) are
+Mutants listed in tools/mutants/equivalent.txt ("KEY  reason" lines) are
 equivalent: not run, not counted in N.
 
 The run prints one line per mutant (id, verdict, seconds), then
@@ -80,13 +80,13 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SOURCES = [
     "drivers/dma-buf/udmabuf-slices.h",
     "drivers/dma-buf/udmabuf-slices.c",
     "drivers/dma-buf/udmabuf-main.c",
 ]
-EQUIVALENTS = os.path.join(REPO, "tools", "mutants-equivalent.txt")
+EQUIVALENTS = os.path.join(REPO, "tools", "mutants", "equivalent.txt")
 
 # The rules, in the order a function's budget goes to them (one site per
 # rule and round, while the rule has sites left): a function of L code
@@ -1136,12 +1136,12 @@ class KunitStage:
 
 class X86Stage(KunitStage):
     """The suites on x86_64: the VM's .config (tinyconfig plus
-    lib/kunit-configs/x86_64-vm.config, by tools/vm/config.sh), which
+    tools/vm/configs/x86_64-vm.config, by tools/vm/config.sh), which
     kunit.py keeps as long as last_used_kunitconfig says nothing changed;
     as the Makefile's kunit-x86 target runs it."""
 
     def prepare(self):
-        fragment = os.path.join(REPO, "lib", "kunit-configs", "x86_64-vm.config")
+        fragment = os.path.join(REPO, "tools", "vm", "configs", "x86_64-vm.config")
         log = os.path.join(self.logs, "x86-config.log")
         rc, _, _ = run([os.path.join(REPO, "tools", "vm", "config.sh"),
                         self.tree, self.build_dir, fragment], log)
@@ -1258,9 +1258,9 @@ def main():
                     help="N selected mutants, evenly spread over the list")
     ap.add_argument("--tree", default=os.path.join(REPO, "build", "mutants", "linux"))
     ap.add_argument("--version", help="kernel package version for prepare-tree.sh "
-                    "(default: tools/kernel-version.mk's)")
+                    "(default: tools/build/kernel-version.mk's)")
     ap.add_argument("--no-prepare", action="store_true",
-                    help="do not run tools/prepare-tree.sh on --tree first")
+                    help="do not run tools/build/prepare-tree.sh on --tree first")
     ap.add_argument("--uml-build", default=os.path.join(REPO, "build", "mutants", "uml"))
     ap.add_argument("--x86-build", default=os.path.join(REPO, "build", "mutants", "x86"))
     ap.add_argument("--kasan-build", default=os.path.join(REPO, "build", "mutants", "kasan"))
@@ -1354,7 +1354,7 @@ def run_mutants(args, selected, mutants, equivalents):
         os.makedirs(d, exist_ok=True)
     if not args.no_prepare:
         version = args.version or kernel_version()
-        rc, _, _ = run([os.path.join(REPO, "tools", "prepare-tree.sh"), tree, version],
+        rc, _, _ = run([os.path.join(REPO, "tools", "build", "prepare-tree.sh"), tree, version],
                        os.path.join(args.logs, "prepare-tree.log"),
                        env=dict(os.environ, KDIR=""))
         if rc:
@@ -1502,12 +1502,12 @@ def diff_name(mid):
 
 
 def kernel_version():
-    with open(os.path.join(REPO, "tools", "kernel-version.mk")) as f:
+    with open(os.path.join(REPO, "tools", "build", "kernel-version.mk")) as f:
         for ln in f:
             m = re.match(r"KERNEL_PKG_VERSION\s*:?=\s*(\S+)", ln)
             if m:
                 return m.group(1)
-    raise SystemExit("mutants: no KERNEL_PKG_VERSION in tools/kernel-version.mk")
+    raise SystemExit("mutants: no KERNEL_PKG_VERSION in tools/build/kernel-version.mk")
 
 
 def summarize(args, selected, equivalents, results, t0, interrupted=False):

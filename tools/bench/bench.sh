@@ -6,12 +6,13 @@
 # commit, named by BENCH_BASE_NAME), each round boots it too, as the third
 # driver "base": the report adds its column and the ratios to it.
 # With FLOOR_KERNEL (make profile's build folder) and FLOOR_LIST (the
-# floor module's initramfs list), one more boot prints the floor table:
+# pin-floor module's initramfs list), one more boot prints the floor table:
 # our driver's phases beside the kernel's own calls, in that kernel.
 set -uo pipefail
 
 tree=$1 kbuild=$2 stock_tree=$3 stock_build=$4 out=$5
-vm=$(cd "$(dirname "$0")" && pwd)
+bench=$(cd "$(dirname "$0")" && pwd)
+vm=$(cd "$bench/../vm" && pwd)
 rounds=${BENCH_ROUNDS:-2} reps=${BENCH_REPS:-3} max_mb=${BENCH_MAX_MB:-1024}
 mkdir -p "$out"
 export VM_HUGEPAGES=${VM_HUGEPAGES:-520} VM_MEM=${VM_MEM:-4G}
@@ -48,7 +49,7 @@ echo "bench: $(date -u +%F), $(nproc) cores, QEMU under $accel," \
 echo "kernels: $(basename "$kbuild") (ours), $(basename "$stock_build")" \
 	"(stock)${base[0]:+, $(basename "$base_build") (base: our driver at ${BENCH_BASE_NAME:-an earlier commit})}"
 IFS=,
-"$vm/bench-report.py" "$out" "ours=${ours[*]}" "stock=${stock[*]}" \
+"$bench/bench-report.py" "$out" "ours=${ours[*]}" "stock=${stock[*]}" \
 	${base[0]:+"base=${base[*]}"}
 status=$?
 unset IFS

@@ -7,12 +7,14 @@ Usage: stage_counts.py [--tree=TREE] STAGE ...
 STAGE is NAME[:KIND], as make test names its stages (TEST_STAGES in the
 Makefile); prints the cases each stage must run, per group. Kinds:
 
-  kunit    the KUnit suites registered in drivers/dma-buf/*-test.c: one
+  kunit    the KUnit suites registered in the *-test.c files under
+           drivers/dma-buf/ (its folders below included): one
            case per KUNIT_CASE*(), one per element of the parameter array
            of a KUNIT_CASE_PARAM() (KUNIT_ARRAY_PARAM[_DESC]()), as
            kunit.py's JSON counts them; a group per suite.
   vm=PROGS a boot of tools/vm/run-vm.sh with PROGS (name:arg:arg,...), a
-           group per program: a kselftest harness program one case per
+           group per program (its source: our selftests, or NAME.c in a
+           folder of tools/): a kselftest harness program one case per
            TEST*() of its fixture times the fixture's FIXTURE_VARIANT_ADD()s,
            filtered by the program's -t/-T/-f/-F/-v/-V/-r options as the
            harness filters; the tree's udmabuf its ksft_set_plan(N); another
@@ -23,9 +25,9 @@ Makefile); prints the cases each stage must run, per group. Kinds:
            parse-console.py the group kernel (one case).
   (none)   no count from the sources; the stage must still run a case.
 
-tools/kunit-total.py calls audit() for each stage: a group that ran
-(passed + failed + skipped as tools/expected-skips.txt declares) fewer
-cases than counted fails its stage.
+tools/results/kunit-total.py calls audit() for each stage: a group that
+ran (passed + failed + skipped as tools/results/expected-skips.txt
+declares) fewer cases than counted fails its stage.
 """
 
 import fnmatch
@@ -34,9 +36,10 @@ import os
 import re
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 SELFTESTS = "tools/testing/selftests/drivers/dma-buf"
-SKIPS = os.path.join(REPO, "tools", "expected-skips.txt")
+SKIPS = os.path.join(REPO, "tools", "results", "expected-skips.txt")
 
 
 class CountError(Exception):
@@ -118,10 +121,10 @@ def kunit_params(text, gen, path):
 
 
 def kunit_counts(repo):
-    """{suite: cases} of the suites drivers/dma-buf/*-test.c register."""
+    """{suite: cases} of the suites drivers/dma-buf/**/*-test.c register."""
     counts = {}
-    tests = os.path.join(repo, "drivers/dma-buf/*-test.c")
-    for path in sorted(glob.glob(tests)):
+    tests = os.path.join(repo, "drivers/dma-buf/**/*-test.c")
+    for path in sorted(glob.glob(tests, recursive=True)):
         text, rel = read_c(path), os.path.relpath(path, repo)
         registered = []
         for m in re.finditer(r"\bkunit_test_suites?\(([^)]*)\)", text):
@@ -150,7 +153,7 @@ def kunit_counts(repo):
                     raise CountError(f"{rel}: cannot count the case {case!r}")
             counts[name.group(1)] = counts.get(name.group(1), 0) + n
     if not counts:
-        raise CountError("no KUnit suite in drivers/dma-buf/*-test.c")
+        raise CountError("no KUnit suite in drivers/dma-buf/**/*-test.c")
     return counts
 
 
@@ -220,11 +223,18 @@ def program_count(name, args, repo, tree):
     """The cases VM program @name runs with @args, from its source."""
     if name == "bootcheck":
         return bootcheck_count(repo)
-    candidates = [os.path.join(repo, SELFTESTS, name + ".c"),
-                  os.path.join(repo, "tools/vm", name + ".c")]
+    # Our selftests, else the one tools/*/NAME.c (tools/vm, tools/stress...).
+    candidates = [os.path.join(repo, SELFTESTS, name + ".c")]
     if name == "udmabuf":
         candidates = [os.path.join(tree, SELFTESTS, "udmabuf.c")]
     path = next((p for p in candidates if os.path.exists(p)), None)
+    if not path and name != "udmabuf":
+        found = sorted(glob.glob(os.path.join(repo, "tools", "*",
+                                              glob.escape(name) + ".c")))
+        if len(found) > 1:
+            raise CountError(f"several sources for the VM program {name}: "
+                             f"{', '.join(found)}")
+        path = found[0] if found else None
     if not path:
         raise CountError(f"no source for the VM program {name}")
     text = read_c(path)
@@ -270,7 +280,7 @@ def expected(kind, repo=REPO, tree=None):
 
 
 def declared_skips(stage, path=SKIPS):
-    """[(pattern, reason)] of tools/expected-skips.txt for @stage."""
+    """[(pattern, reason)] of tools/results/expected-skips.txt for @stage."""
     found = []
     try:
         with open(path) as f:
@@ -340,7 +350,8 @@ def audit(stage, kind, root, repo=REPO, tree=None):
             why = ""
             if undeclared:
                 why = (f" ({len(undeclared)} skipped without a line in "
-                       f"tools/expected-skips.txt: {', '.join(undeclared[:3])}"
+                       f"tools/results/expected-skips.txt: "
+                       f"{', '.join(undeclared[:3])}"
                        f"{', ...' if len(undeclared) > 3 else ''})")
             problems.append(f"{name}: ran {ran} of {n} expected cases{why}")
     total = sum(want.values())

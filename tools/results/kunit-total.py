@@ -7,15 +7,16 @@ Usage: kunit-total.py [--results=DIR] [--tree=TREE] [--make-status=N] STAGE ...
 STAGE is NAME[:KIND]: the stage's results are DIR/NAME.json (kunit.py's
 --json format, which our other stages write too) and DIR/NAME.exit (its
 exit code); KIND says how many cases it must run, counted from the
-sources (tools/stage_counts.py; TREE holds the tree's own selftest). The
-older form NAME=JSON_FILE:EXIT_CODE names both directly and counts
-nothing from the sources.
+sources (tools/results/stage_counts.py; TREE holds the tree's own
+selftest). The older form NAME=JSON_FILE:EXIT_CODE names both directly
+and counts nothing from the sources.
 
 A stage fails with a case of its own when it did not run (no JSON or no
 exit code: stages delete theirs before they run), when it exited non-zero
 without a failed case counted (a crash, a build error, a timeout), when it
 ran no case, and when a group of it ran fewer cases than the sources count
-(skips count as run only where tools/expected-skips.txt declares them).
+(skips count as run only where tools/results/expected-skips.txt declares
+them).
 --make-status is the exit code of the make that ran the stages: non-zero
 with every stage there is a failure too. --since=SECONDS (the epoch time
 the stages began) adds a line of the wall time up to each stage's end,
@@ -30,8 +31,8 @@ import json
 import os
 import sys
 
-sys.dont_write_bytecode = True  # no __pycache__ in tools
-import stage_counts  # noqa: E402 (tools/stage_counts.py)
+sys.dont_write_bytecode = True  # no __pycache__ in tools/results
+import stage_counts  # noqa: E402 (tools/results/stage_counts.py)
 
 
 def count(group, tally, failures, where):

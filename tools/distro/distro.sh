@@ -30,7 +30,7 @@ rm -f "$out/distro.exit" "$out/distro.json"
 fail() {
 	echo "distro: $*" >&2
 	echo 1 >"$out/distro.exit"
-	"$repo/tools/kunit-total.py" "distro=$out/distro.json:1" || true
+	"$repo/tools/results/kunit-total.py" "distro=$out/distro.json:1" || true
 	exit 1
 }
 
@@ -216,7 +216,7 @@ grep -h '^bootcheck: ' "$out/distro-console.log" | sed 's/^/distro: /' || true
 totals=("distro=$out/distro.json:$rc")
 if [ -n "$inner" ] && [ -f "$inner/arch/x86/boot/bzImage" ]; then
 	rc=0
-	"$repo/tools/vm/client.sh" "$tree" "$kbuild" "$inner" "$out" \
+	"$repo/tools/client/client.sh" "$tree" "$kbuild" "$inner" "$out" \
 		distro-client || rc=$?
 	echo $rc >"$out/distro-client.exit"
 	totals+=("distro-client=$out/distro-client.json:$rc")
@@ -228,7 +228,7 @@ run_s=$(($(date +%s) - run_start))
 
 # --- e. The total ---------------------------------------------------------
 status=0
-"$repo/tools/kunit-total.py" "${totals[@]}" || status=$?
+"$repo/tools/results/kunit-total.py" "${totals[@]}" || status=$?
 all_s=$(($(date +%s) - start))
 if [ $all_s -le 1200 ]; then fits="fits in"; else fits="does not fit in"; fi
 echo "distro: build $build_s s ($kind) + runs $run_s s; $all_s s in all:" \

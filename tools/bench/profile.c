@@ -12,9 +12,9 @@
  *
  * Then, with the profiler off, the floor: each phase of the driver beside
  * the kernel's own calls for the same range with no driver around them
- * (tools/vm/floor: one memfd_pin_folios() for the whole range, a first
- * fault of one vmf_insert_pfn() per page, one unpin_folios()), medians of
- * 3, as FLOOR,shape,phase,driver_us,floor_us,ratio.
+ * (tools/bench/pin-floor: one memfd_pin_folios() for the whole range, a
+ * first fault of one vmf_insert_pfn() per page, one unpin_folios()),
+ * medians of 3, as FLOOR,shape,phase,driver_us,floor_us,ratio.
  * Usage: profile [top_n]; profile floor (the floor alone, for make bench)
  */
 #define _GNU_SOURCE
@@ -214,7 +214,7 @@ out:
 	free(list);
 }
 
-/* tools/vm/floor/udmabuf_floor.c's UAPI. */
+/* tools/bench/pin-floor/udmabuf_floor.c's UAPI. */
 struct udmabuf_floor_pin {
 	int32_t memfd;
 	uint32_t pad;
