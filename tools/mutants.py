@@ -1114,6 +1114,14 @@ class KunitStage:
             raise SystemExit(f"mutants: the unmutated {self.name} build fails: {blog}")
         outcome, info, secs = self.execute("baseline", as_baseline=True)
         if outcome != "pass":
+            # Hours of mutants hang on this run: a flaky case gets one more
+            # chance, and is named.
+            print(f"mutants: the unmutated {self.name} run failed ({outcome}), "
+                  f"once more: {self.logs}/baseline-{self.name}.log", flush=True)
+            shutil.copy(os.path.join(self.logs, f"baseline-{self.name}.log"),
+                        os.path.join(self.logs, f"baseline-{self.name}-first.log"))
+            outcome, info, secs = self.execute("baseline", as_baseline=True)
+        if outcome != "pass":
             raise SystemExit(f"mutants: the unmutated {self.name} run fails "
                              f"({outcome}): {self.logs}/baseline-{self.name}.log")
         self.baseline = info
