@@ -13,6 +13,8 @@
 #include <linux/udmabuf.h>
 
 #include "udmabuf-fault-test.h"
+#include "udmabuf-items.h"
+#include "udmabuf-sgt.h"
 #include "udmabuf-slices.h"
 
 KUNIT_DEFINE_ACTION_WRAPPER(folio_put_action, folio_put, struct folio *);
@@ -331,22 +333,90 @@ static void runs_peek_and_skip_test(struct kunit *test)
 	struct folio *folios[] = { test_folio(test, 2), test_folio(test, 0),
 				   test_folio(test, 2) };
 	struct udmabuf_slices *slices = test_slices(test, 3);
-	struct udmabuf_pfn_run run;
+	struct udmabuf_frame_iter iter;
 	unsigned long pfn;
 	pgoff_t len, page = 1;
 
 	KUNIT_ASSERT_EQ(test, append(slices, folios, 3, 0, 9), 3);
-	udmabuf_pfn_run_start(&run, slices, 1, 8, 0);
-	while (udmabuf_pfn_run_peek(&run, &pfn, &len)) {
+	udmabuf_frame_iter_start(&iter, slices, 1, 8);
+	while (udmabuf_frame_iter_peek(&iter, &pfn, &len)) {
 		pgoff_t step = page % 2 ? 1 : len;
 
 		KUNIT_EXPECT_GE(test, len, 1);
 		KUNIT_EXPECT_EQ_MSG(test, pfn, page_pfn(slices, page),
 				    "page %lu", page);
-		udmabuf_pfn_run_skip(&run, step);
+		udmabuf_frame_iter_skip(&iter, step);
 		page += step;
 	}
 	KUNIT_EXPECT_EQ(test, page, 9);
+}
+
+/*
+ * Next gives every page's frame in turn, across slice and run boundaries;
+ * a peek before it shows the same frame without a step. Once the range
+ * is walked, both say so, and keep saying so.
+ */
+static void frame_iter_next_test(struct kunit *test)
+{
+	struct folio *folios[] = { test_folio(test, 2), test_folio(test, 0),
+				   test_folio(test, 2) };
+	struct udmabuf_slices *slices = test_slices(test, 3);
+	struct udmabuf_frame_iter iter;
+	unsigned long pfn, peeked;
+	pgoff_t len, page;
+
+	KUNIT_ASSERT_EQ(test, append(slices, folios, 3, 0, 9), 3);
+	udmabuf_frame_iter_start(&iter, slices, 1, 8);
+	for (page = 1; page < 9; page++) {
+		if (page % 3 == 0) {
+			KUNIT_ASSERT_TRUE(test, udmabuf_frame_iter_peek(&iter,
+									&peeked,
+									&len));
+			KUNIT_EXPECT_EQ_MSG(test, peeked, page_pfn(slices, page),
+					    "peek at page %lu", page);
+		}
+		KUNIT_ASSERT_TRUE_MSG(test, udmabuf_frame_iter_next(&iter, &pfn),
+				      "page %lu", page);
+		KUNIT_EXPECT_EQ_MSG(test, pfn, page_pfn(slices, page),
+				    "page %lu", page);
+	}
+	KUNIT_EXPECT_FALSE(test, udmabuf_frame_iter_next(&iter, &pfn));
+	KUNIT_EXPECT_FALSE(test, udmabuf_frame_iter_peek(&iter, &pfn, &len));
+	KUNIT_EXPECT_FALSE(test, udmabuf_frame_iter_next(&iter, &pfn));
+
+	udmabuf_frame_iter_start(&iter, slices, 9, 0);
+	KUNIT_EXPECT_FALSE(test, udmabuf_frame_iter_peek(&iter, &pfn, &len));
+	KUNIT_EXPECT_FALSE(test, udmabuf_frame_iter_next(&iter, &pfn));
+}
+
+/*
+ * A skip may cross runs: it lands on the page that many pages on, with
+ * the rest of that page's run ahead; a skip past the end ends the walk.
+ */
+static void frame_iter_skip_across_runs_test(struct kunit *test)
+{
+	struct folio *folios[] = { test_folio(test, 2), test_folio(test, 0),
+				   test_folio(test, 2) };
+	struct udmabuf_slices *slices = test_slices(test, 3);
+	struct udmabuf_frame_iter iter;
+	unsigned long pfn;
+	pgoff_t len;
+
+	KUNIT_ASSERT_EQ(test, append(slices, folios, 3, 0, 9), 3);
+	udmabuf_frame_iter_start(&iter, slices, 1, 8);
+	udmabuf_frame_iter_skip(&iter, 5);
+	KUNIT_ASSERT_TRUE(test, udmabuf_frame_iter_peek(&iter, &pfn, &len));
+	KUNIT_EXPECT_EQ(test, pfn, page_pfn(slices, 6));
+	/* Pages 6 to 8 are the last three of the third folio. */
+	KUNIT_EXPECT_EQ(test, len, 3);
+
+	udmabuf_frame_iter_skip(&iter, 0);
+	KUNIT_ASSERT_TRUE(test, udmabuf_frame_iter_next(&iter, &pfn));
+	KUNIT_EXPECT_EQ(test, pfn, page_pfn(slices, 6));
+
+	udmabuf_frame_iter_skip(&iter, 100);
+	KUNIT_EXPECT_FALSE(test, udmabuf_frame_iter_peek(&iter, &pfn, &len));
+	KUNIT_EXPECT_FALSE(test, udmabuf_frame_iter_next(&iter, &pfn));
 }
 
 /* One udmabuf_map_order() question and its answer. */
@@ -1279,6 +1349,8 @@ static struct kunit_case udmabuf_slices_cases[] = {
 	KUNIT_CASE(runs_split_and_cap_test),
 	KUNIT_CASE(runs_of_sub_range_test),
 	KUNIT_CASE(runs_peek_and_skip_test),
+	KUNIT_CASE(frame_iter_next_test),
+	KUNIT_CASE(frame_iter_skip_across_runs_test),
 	KUNIT_CASE_PARAM(map_order_test, map_order_gen_params),
 	KUNIT_CASE(sgt_one_entry_per_run_test),
 	KUNIT_CASE(sgt_respects_boundary_test),

@@ -42,9 +42,7 @@
 #include <linux/workqueue.h>
 
 #include "udmabuf-fault-test.h"
-#include "udmabuf-kunit.h"
-#include "udmabuf-priv.h"
-#include "udmabuf-slices.h"
+#include "udmabuf.h"
 
 #define PG(n)	((u64)(n) * PAGE_SIZE)
 
@@ -717,16 +715,14 @@ static unsigned long insert_fail_addr;
 /* Pages map one by one, up to the one that fails. */
 static int insert_ptes_fail_at_addr(struct vm_area_struct *vma,
 				    unsigned long addr, unsigned long nr_pages,
-				    struct udmabuf_pfn_run *frames)
+				    struct udmabuf_frame_iter *frames)
 {
 	unsigned long i, pfn;
-	pgoff_t len;
 
 	for (i = 0; i < nr_pages; i++) {
 		if (addr + i * PAGE_SIZE == insert_fail_addr ||
-		    !udmabuf_pfn_run_peek(frames, &pfn, &len))
+		    !udmabuf_frame_iter_next(frames, &pfn))
 			return -ENOMEM;
-		udmabuf_pfn_run_skip(frames, 1);
 		if (vmf_insert_pfn(vma, addr + i * PAGE_SIZE, pfn) !=
 		    VM_FAULT_NOPAGE)
 			return -ENOMEM;
@@ -768,14 +764,14 @@ static void fault_maps_faulting_page_first_test(struct kunit *test)
 }
 
 /*
- * A stretch longer than its cursor's frames (which the fault path never
+ * A stretch longer than its iterator's frames (which the fault path never
  * asks for) maps what the frames cover and stops with -EFAULT: no page is
  * ever mapped without a frame of the buffer.
  */
 static void insert_ptes_past_frames_test(struct kunit *test)
 {
 	struct mm_struct *mm;
-	struct udmabuf_pfn_run frames;
+	struct udmabuf_frame_iter frames;
 	struct vm_area_struct *vma;
 	struct mapped_buffer mb;
 	struct udmabuf *ubuf;
@@ -789,7 +785,7 @@ static void insert_ptes_past_frames_test(struct kunit *test)
 	ubuf = mb.dmabuf->priv;
 	mm = current->mm;
 
-	udmabuf_pfn_run_start(&frames, &ubuf->slices, 0, 2, 0);
+	udmabuf_frame_iter_start(&frames, &ubuf->slices, 0, 2);
 	mmap_read_lock(mm);
 	vma = vma_lookup(mm, mb.addr);
 	err = vma ? udmabuf_insert_ptes(vma, mb.addr, 4, &frames) : -ENOENT;
