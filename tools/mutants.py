@@ -49,7 +49,8 @@ first, until one kills it:
 A stage kills a mutant when a test fails or crashes, a case of the
 unmutated baseline is missing, kunit.py fails, or a kernel report appears
 in the kernel's log (tools/vm/kernel_reports.py) that the baseline did not
-have. A stage that exceeds --timeout is a timeout: a hang is detected, so
+have. A stage that exceeds its timeout (--uml-timeout, --timeout for x86,
+--kasan-timeout) is a timeout: a hang is detected, so
 timeouts count as killed, and are also counted apart. A mutant that does
 not compile is stillborn and counts nowhere. A mutant on a line that a
 stage's configuration leaves out (#ifdef) skips that stage. The file is
@@ -1116,6 +1117,14 @@ class KunitStage:
             raise SystemExit(f"mutants: the unmutated {self.name} build fails: {blog}")
         outcome, info, secs = self.execute("baseline", as_baseline=True)
         if outcome != "pass":
+            # Hours of mutants hang on this run: a flaky case gets one more
+            # chance, and is named.
+            print(f"mutants: the unmutated {self.name} run failed ({outcome}), "
+                  f"once more: {self.logs}/baseline-{self.name}.log", flush=True)
+            shutil.copy(os.path.join(self.logs, f"baseline-{self.name}.log"),
+                        os.path.join(self.logs, f"baseline-{self.name}-first.log"))
+            outcome, info, secs = self.execute("baseline", as_baseline=True)
+        if outcome != "pass":
             raise SystemExit(f"mutants: the unmutated {self.name} run fails "
                              f"({outcome}): {self.logs}/baseline-{self.name}.log")
         self.baseline = info
@@ -1277,7 +1286,10 @@ def main():
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "1")))
     ap.add_argument("--nice", type=int, default=10, help="niceness of builds and runs")
     ap.add_argument("--timeout", type=int, default=120,
-                    help="seconds a KUnit run may take (default 120)")
+                    help="seconds the x86 stage's KUnit run may take (default 120)")
+    ap.add_argument("--uml-timeout", type=int, default=40,
+                    help="seconds the uml stage's run may take (default 40; the "
+                    "unmutated run takes a few)")
     ap.add_argument("--kasan-timeout", type=int, default=400,
                     help="seconds the kasan stage's run may take (default 400)")
     ap.add_argument("--accel", default="auto",
@@ -1388,7 +1400,7 @@ def run_mutants(args, selected, mutants, equivalents):
         if name == "uml":
             stages.append(KunitStage("uml", args, tree, os.path.abspath(args.uml_build),
                                      [f"--kunitconfig={kunitconfig}"], [], args.logs,
-                                     uml=True))
+                                     timeout=args.uml_timeout, uml=True))
         elif name == "kasan":
             sanitize = os.path.join(REPO, "lib", "kunit-configs", "sanitize-uml.config")
             stages.append(KunitStage("kasan", args, tree, os.path.abspath(args.kasan_build),

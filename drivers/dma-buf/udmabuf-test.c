@@ -2981,7 +2981,6 @@ struct fault_setup {
 	struct udmabuf_create_item items[8];
 };
 
-/* Take what every later check compares with: pins, refs, allocations. */
 /*
  * The driver's allocations once nothing is giving any back: an earlier
  * case's thread may still be exiting with its mm on another CPU, and the
@@ -3001,6 +3000,7 @@ static struct udmabuf_allocs allocs_settled(void)
 	return now;
 }
 
+/* Take what every later check compares with: pins, refs, allocations. */
 static void fault_snapshot(struct kunit *test, struct fault_setup *s)
 {
 	u32 i;
@@ -3801,12 +3801,15 @@ static bool cpu_sync_always(struct device *dev)
 
 /*
  * CPU brackets take their mapping path on every machine, coherent or not,
- * unless a test says otherwise.
+ * unless a test says otherwise. Each case starts once the previous one's
+ * buffers are released, so that its own snapshot of the driver's
+ * allocations holds nothing that goes away while it runs.
  */
 static int udmabuf_test_init(struct kunit *test)
 {
 	kunit_activate_static_stub(test, udmabuf_cpu_sync_needed,
 				   cpu_sync_always);
+	allocs_settled();
 	return 0;
 }
 
