@@ -8,8 +8,9 @@ set -uo pipefail
 tree=$1 out=$2 jobs=$3 json=$4
 repo=$(cd "$(dirname "$0")/.." && pwd)
 objs=()
-for f in "$repo"/drivers/dma-buf/udmabuf*.c; do
-	objs+=("drivers/dma-buf/$(basename "${f%.c}").o")
+for f in "$repo"/drivers/dma-buf/udmabuf*.c "$repo"/drivers/dma-buf/tests/*.c; do
+	f=${f#"$repo"/}
+	objs+=("${f%.c}.o")
 done
 declare -A status
 
@@ -18,7 +19,7 @@ echo "== lint =="
 # ERROR, WARNING or CHECK fails, and so does any exit status but 0 (it
 # exits 1 on each of those, and otherwise when it cannot run).
 report=$(cd "$repo" && "$tree/scripts/checkpatch.pl" --no-tree --strict \
-	--terse -f drivers/dma-buf/*.[ch] \
+	--terse -f drivers/dma-buf/*.[ch] drivers/dma-buf/tests/*.[ch] \
 	tools/testing/selftests/drivers/dma-buf/udmabuf-*.[ch] 2>&1)
 checkpatch_status=$?
 if [ "$checkpatch_status" -ne 0 ] ||

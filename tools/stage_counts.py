@@ -7,7 +7,7 @@ Usage: stage_counts.py [--tree=TREE] STAGE ...
 STAGE is NAME[:KIND], as make test names its stages (TEST_STAGES in the
 Makefile); prints the cases each stage must run, per group. Kinds:
 
-  kunit    the KUnit suites registered in drivers/dma-buf/*-test.c: one
+  kunit    the KUnit suites registered in drivers/dma-buf/**/*-test.c: one
            case per KUNIT_CASE*(), one per element of the parameter array
            of a KUNIT_CASE_PARAM() (KUNIT_ARRAY_PARAM[_DESC]()), as
            kunit.py's JSON counts them; a group per suite.
@@ -118,10 +118,10 @@ def kunit_params(text, gen, path):
 
 
 def kunit_counts(repo):
-    """{suite: cases} of the suites drivers/dma-buf/*-test.c register."""
+    """{suite: cases} of the suites drivers/dma-buf/**/*-test.c register."""
     counts = {}
-    tests = os.path.join(repo, "drivers/dma-buf/*-test.c")
-    for path in sorted(glob.glob(tests)):
+    tests = os.path.join(repo, "drivers/dma-buf/**/*-test.c")
+    for path in sorted(glob.glob(tests, recursive=True)):
         text, rel = read_c(path), os.path.relpath(path, repo)
         registered = []
         for m in re.finditer(r"\bkunit_test_suites?\(([^)]*)\)", text):
@@ -150,7 +150,7 @@ def kunit_counts(repo):
                     raise CountError(f"{rel}: cannot count the case {case!r}")
             counts[name.group(1)] = counts.get(name.group(1), 0) + n
     if not counts:
-        raise CountError("no KUnit suite in drivers/dma-buf/*-test.c")
+        raise CountError("no KUnit suite in drivers/dma-buf/**/*-test.c")
     return counts
 
 
