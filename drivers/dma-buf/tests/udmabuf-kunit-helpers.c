@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Fault injection and allocation accounting for the udmabuf KUnit suites.
+ * Helpers shared by the udmabuf KUnit suites: folios and slices for the
+ * suites of the pure helpers, fault injection, and allocation accounting.
  *
  * Failures come from the kernel's failslab and fail_page_alloc, armed so
  * that only tasks with make_it_fail set see failures; current->fail_nth
@@ -19,11 +20,114 @@
 #include <linux/debugfs.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/mm.h>
 #include <linux/sched.h>
+#include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/workqueue.h>
 
-#include "udmabuf-fault-test.h"
+#include "../udmabuf-slices.h"
+#include "udmabuf-kunit-helpers.h"
+
+KUNIT_DEFINE_ACTION_WRAPPER(folio_put_action, folio_put, struct folio *);
+
+/**
+ * udmabuf_test_folio - a folio of the test's own
+ * @test: the running test
+ * @order: its order
+ *
+ * Return: a folio from folio_alloc(), put when the test ends.
+ */
+struct folio *udmabuf_test_folio(struct kunit *test, unsigned int order)
+{
+	struct folio *folio = folio_alloc(GFP_KERNEL, order);
+
+	KUNIT_ASSERT_NOT_NULL(test, folio);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, folio_put_action,
+						  folio));
+	return folio;
+}
+
+/*
+ * Slices made from folio_alloc() folios hold no real pin: forget them
+ * instead of unpinning them.
+ */
+static void forget_slices(void *ctx)
+{
+	struct udmabuf_slices *slices = ctx;
+
+	kvfree(slices->slice);
+	*slices = (struct udmabuf_slices) { };
+}
+
+/**
+ * udmabuf_test_slices - empty slices with room reserved
+ * @test: the running test
+ * @capacity: slices to reserve room for
+ *
+ * Return: slices forgotten, not released, when the test ends: their
+ * folios carry no pin of theirs.
+ */
+struct udmabuf_slices *udmabuf_test_slices(struct kunit *test, u32 capacity)
+{
+	struct udmabuf_slices *slices;
+
+	slices = kunit_kzalloc(test, sizeof(*slices), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, slices);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, forget_slices, slices));
+	KUNIT_ASSERT_EQ(test, 0,
+			udmabuf_slices_reserve(slices, capacity, capacity));
+	return slices;
+}
+
+/**
+ * udmabuf_test_append - append folios, the range counted in pages
+ * @slices: the slices to append to
+ * @folios: the folios
+ * @nr: entries in @folios
+ * @first_page: where the range starts in the first folio
+ * @pages: the most pages to append
+ *
+ * Return: what udmabuf_slices_append() returns, the folios stored.
+ */
+u32 udmabuf_test_append(struct udmabuf_slices *slices, struct folio **folios,
+			u32 nr, u32 first_page, u32 pages)
+{
+	return udmabuf_slices_append(slices, folios, nr,
+				     (size_t)first_page << PAGE_SHIFT, pages);
+}
+
+/**
+ * udmabuf_test_pin_like_gup - pin a folio as memfd_pin_folios() does
+ * @folio: a folio that no file backs
+ *
+ * The test stands in for GUP, so that a release has real pins to drop.
+ */
+void udmabuf_test_pin_like_gup(struct folio *folio)
+{
+	if (folio_has_pincount(folio)) {
+		atomic_inc(&folio->_pincount);
+		folio_ref_inc(folio);
+	} else {
+		folio_ref_add(folio, GUP_PIN_COUNTING_BIAS);
+	}
+}
+
+/**
+ * udmabuf_test_folio_pins - the pins a folio carries
+ * @folio: the folio
+ *
+ * A small folio counts a pin as GUP_PIN_COUNTING_BIAS references.
+ *
+ * Return: its pin count.
+ */
+int udmabuf_test_folio_pins(struct folio *folio)
+{
+	return folio_has_pincount(folio) ? atomic_read(&folio->_pincount) :
+	       folio_ref_count(folio) / GUP_PIN_COUNTING_BIAS;
+}
 
 /*
  * The knobs of failslab and fail_page_alloc. Their debugfs files have no
@@ -209,12 +313,11 @@ static bool ends_with(const char *s, const char *suffix)
 	return len >= n && !strcmp(s + len - n, suffix);
 }
 
+/* The driver's files; the tests' are in drivers/dma-buf/tests/. */
 static bool counted_site(const struct codetag *ct)
 {
-	if (ends_with(ct->filename, "lib/scatterlist.c"))
-		return true;
-	return strstr(ct->filename, "drivers/dma-buf/udmabuf") &&
-	       !ends_with(ct->filename, "-test.c");
+	return ends_with(ct->filename, "lib/scatterlist.c") ||
+	       strstr(ct->filename, "drivers/dma-buf/udmabuf");
 }
 #endif
 
@@ -278,9 +381,9 @@ void udmabuf_test_release_files(void)
  * udmabuf_test_allocs - what the driver holds allocated now
  *
  * Sums allocation profiling's counters over the call sites of
- * drivers/dma-buf/udmabuf*.c (not the tests) and lib/scatterlist.c: slab,
- * vmalloc and page allocations alike, freed ones subtracted. Buffers
- * whose last reference went with a deferred fput() are released first.
+ * drivers/dma-buf/udmabuf*.c and lib/scatterlist.c: slab, vmalloc and
+ * page allocations alike, freed ones subtracted. Buffers whose last
+ * reference went with a deferred fput() are released first.
  *
  * Return: the live calls and bytes; zero without allocation profiling.
  */
