@@ -225,9 +225,6 @@ static vm_fault_t udmabuf_fault_table(struct vm_fault *vmf)
 {
 	return 0;
 }
-
-/* Without PMD leaves for PFN mappings, the core never asks for a block. */
-#define udmabuf_vm_huge_fault NULL
 #endif
 
 /*
@@ -313,9 +310,12 @@ static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 	return ret;
 }
 
+/* Without PMD leaves for PFN mappings, the core never asks for a block. */
 static const struct vm_operations_struct udmabuf_vm_ops = {
 	.fault = udmabuf_vm_fault,
+#ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
 	.huge_fault = udmabuf_vm_huge_fault,
+#endif
 };
 
 /**

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Folio slices: the storage behind a udmabuf (reserve, append, trim,
- * release), the lookup of a buffer page, and the walks over its frames
- * (runs of contiguous frames, or one page at a time).
+ * release), the lookup of a buffer page, the walks over its frames (runs
+ * of contiguous frames, or one page at a time), and the largest
+ * page-table leaf a run of frames allows at an address.
  */
 
 #include <linux/mm.h>

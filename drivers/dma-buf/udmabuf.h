@@ -31,8 +31,10 @@ struct vm_area_struct;
 /**
  * struct udmabuf - the exporter's side of one buffer
  * @slices: the pinned memory, in buffer order
- * @dev: the device that CPU access brackets map the buffer for (the misc
- *	device)
+ * @dev: the device that CPU access brackets map the buffer for: the misc
+ *	device, the same for every buffer (its DMA parameters are set once,
+ *	at the first bracket) and registered for the driver's whole life,
+ *	which no buffer outlives: no reference is held
  * @cpu_sgt: the sg table a CPU access bracket maps for @dev while it
  *	syncs; made by the first begin, kept (unmapped) until release
  * @cpu_begun: a CPU access bracket has begun once, so an end is valid
