@@ -7,6 +7,9 @@
  * list items name it: the first slice of a folio owns the pin, the others
  * only point at it. The metadata grows with the number of folios, not with
  * the number of pages.
+ *
+ * Pure helpers: no files, ioctls or dma-bufs, so that KUnit can drive
+ * every edge of them on folios of its own.
  */
 #ifndef _UDMABUF_SLICES_H
 #define _UDMABUF_SLICES_H
@@ -18,9 +21,6 @@
 
 struct address_space;
 struct folio;
-struct page;
-struct sg_table;
-struct udmabuf_create_item;
 
 /*
  * Page indices are stored as u32, and the byte size of a buffer must fit
@@ -99,8 +99,8 @@ struct udmabuf_slices {
  * @page: next buffer page to visit
  * @end: one past the last buffer page to visit
  * @max_pages: longest run handed out, in pages
- * @pfn: for udmabuf_pfn_run_peek(): the next frame of the current run
- * @left: for udmabuf_pfn_run_peek(): pages left in the current run
+ *
+ * Set up by udmabuf_pfn_run_start(), read by udmabuf_pfn_run_next().
  */
 struct udmabuf_pfn_run {
 	const struct udmabuf_slices *slices;
@@ -108,6 +108,21 @@ struct udmabuf_pfn_run {
 	pgoff_t page;
 	pgoff_t end;
 	pgoff_t max_pages;
+};
+
+/**
+ * struct udmabuf_frame_iter - iterator over the frames of a page range
+ * @runs: the runs the frames come from
+ * @pfn: frame of the next page, while @left is not 0
+ * @left: pages from @pfn on that the current run still holds
+ *
+ * For walks that take a page or a block at a time, whatever the runs:
+ * set up by udmabuf_frame_iter_start(), then read with
+ * udmabuf_frame_iter_peek(), udmabuf_frame_iter_skip() and
+ * udmabuf_frame_iter_next() only.
+ */
+struct udmabuf_frame_iter {
+	struct udmabuf_pfn_run runs;
 	unsigned long pfn;
 	pgoff_t left;
 };
@@ -116,8 +131,6 @@ struct udmabuf_pfn_run {
  * udmabuf_slice_nr_pages - pages in one slice
  * @slices: the slices of a buffer
  * @index: a slice, below @slices->nr_slices
- *
- * Inline: the fault path asks it once per slice.
  *
  * Return: the number of buffer pages that slice @index covers.
  */
@@ -149,36 +162,36 @@ void udmabuf_pfn_run_start(struct udmabuf_pfn_run *run,
 			   pgoff_t first, pgoff_t count, pgoff_t max_pages);
 bool udmabuf_pfn_run_next(struct udmabuf_pfn_run *run, unsigned long *pfn,
 			  pgoff_t *nr_pages);
-bool udmabuf_pfn_run_peek(struct udmabuf_pfn_run *run, unsigned long *pfn,
-			  pgoff_t *nr_pages);
+
+void udmabuf_frame_iter_start(struct udmabuf_frame_iter *iter,
+			      const struct udmabuf_slices *slices,
+			      pgoff_t first, pgoff_t count);
+bool udmabuf_frame_iter_peek(struct udmabuf_frame_iter *iter,
+			     unsigned long *pfn, pgoff_t *nr_pages);
+void udmabuf_frame_iter_skip(struct udmabuf_frame_iter *iter, pgoff_t count);
 
 /**
- * udmabuf_pfn_run_skip - step over pages of the current run
- * @run: a cursor that udmabuf_pfn_run_peek() has just read
- * @nr_pages: pages to step over, at most the run's length it gave
+ * udmabuf_frame_iter_next - the frame of the next page, and step past it
+ * @iter: an iterator from udmabuf_frame_iter_start()
+ * @pfn: set to the frame of the next page
+ *
+ * The next run is read only when the current one is used up.
+ *
+ * Return: true with a frame, false once the range is walked.
  */
-static inline void udmabuf_pfn_run_skip(struct udmabuf_pfn_run *run,
-					pgoff_t nr_pages)
+static inline bool udmabuf_frame_iter_next(struct udmabuf_frame_iter *iter,
+					   unsigned long *pfn)
 {
-	run->pfn += nr_pages;
-	run->left -= nr_pages;
+	pgoff_t len;
+
+	if (!iter->left && !udmabuf_frame_iter_peek(iter, pfn, &len))
+		return false;
+	*pfn = iter->pfn++;
+	iter->left--;
+	return true;
 }
 
 unsigned int udmabuf_map_order(unsigned long addr, unsigned long pfn,
 			       pgoff_t nr_pages, unsigned long orders);
-
-struct page **udmabuf_slices_pages(const struct udmabuf_slices *slices);
-int udmabuf_slices_to_sgt(const struct udmabuf_slices *slices,
-			  struct sg_table *sgt, size_t max_segment,
-			  unsigned long boundary_mask);
-int udmabuf_slices_to_frames_sgt(const struct udmabuf_slices *slices,
-				 struct sg_table *sgt, size_t max_segment,
-				 unsigned long boundary_mask);
-
-int udmabuf_count_pages(const struct udmabuf_create_item *items, u32 count,
-			u64 max_pages, u32 *total);
-u32 udmabuf_item_run(const struct udmabuf_create_item *items, u32 count,
-		     u32 first, struct udmabuf_create_item *range);
-int udmabuf_check_seals(int seals);
 
 #endif /* _UDMABUF_SLICES_H */

@@ -110,7 +110,7 @@ kunit() { # command log options...
 	local cmd=$1 log=$2
 	shift 2
 	(cd "$work" && ./tools/testing/kunit/kunit.py "$cmd" \
-		--kunitconfig=drivers/dma-buf --build_dir="$builds/uml" \
+		--kunitconfig=drivers/dma-buf/tests --build_dir="$builds/uml" \
 		--jobs="$jobs" "$@") >"$log" 2>&1
 }
 tip=$(git_ rev-parse HEAD)
@@ -124,7 +124,7 @@ for ((k = 1; k <= n; k++)); do
 		result "prefix $k/$n builds (UML KUnit)" FAIL
 	fi
 	if "$repo/tools/vm/config.sh" "$work" "$builds/x86" \
-		"$repo/lib/kunit-configs/x86_64-vm.config" >"$builds/x86-$k.log" 2>&1 &&
+		"$repo/tools/vm/configs/x86_64-vm.config" >"$builds/x86-$k.log" 2>&1 &&
 		make -s -C "$work" O="$builds/x86" ARCH=x86_64 -j"$jobs" bzImage \
 			>>"$builds/x86-$k.log" 2>&1; then
 		result "prefix $k/$n builds (x86_64 VM)" PASS
@@ -156,7 +156,7 @@ print(cases, failed, ref)
 EOF
 )
 read -r ran_cases ran_failed ref_cases <<<"$ran"
-echo "check-patches: kunit.py --kunitconfig=drivers/dma-buf: $ran_cases cases, $ran_failed failed (make kunit: $ref_cases)"
+echo "check-patches: kunit.py --kunitconfig=drivers/dma-buf/tests: $ran_cases cases, $ran_failed failed (make kunit: $ref_cases)"
 if [ "$status" -eq 0 ] && [ "$ran_failed" = 0 ] &&
 	{ [ "$ref_cases" = - ] || [ "$ref_cases" = "$ran_cases" ]; }; then
 	result "kunit.py run on the patched tree" PASS

@@ -19,8 +19,8 @@ case(reports). As a program, for kunit.py's x86_64 runs:
 
 scans LOG (the kernel's output kunit.py keeps as test.log in its build
 folder), writes JSON with one case, "no kernel report", for
-tools/kunit-total.py, prints the first reports and exits 1 on any (or
-when LOG is missing or empty).
+tools/results/kunit-total.py, prints the first reports and exits 1 on any
+(or when LOG is missing or empty).
 """
 
 import json

@@ -13,7 +13,8 @@ one failure. A kernel report anywhere in the log (a WARN, BUG, oops,
 KASAN, UBSAN, lockdep, DMA-API debugger, kmemleak, KFENCE, hung task or
 RCU stall line...: tools/vm/kernel_reports.py has the list) fails
 the case "no kernel report". Writes kunit.py-style JSON for
-tools/kunit-total.py and prints a short report; exits 1 on any failure.
+tools/results/kunit-total.py and prints a short report; exits 1 on any
+failure.
 """
 
 import json

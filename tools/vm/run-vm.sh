@@ -18,7 +18,10 @@ set -euo pipefail
 tree=$(realpath "$1") kbuild=$(realpath "$2") out=$(realpath -m "$3")
 label=$4 progs=$5 extra=${6:-}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-vm=$repo/tools/vm
+# The programs' sources, by job: the harness's own (init, bootcheck, demo),
+# stress and migrate, bench and profile, and the clients (QEMU, V4L2).
+vm=$repo/tools/vm stress=$repo/tools/stress bench=$repo/tools/bench
+client=$repo/tools/client
 # Our selftest and its userspace header, shared with the demo and the bench.
 self=$repo/tools/testing/selftests/drivers/dma-buf
 timeout_s=${VM_TIMEOUT:-900}
@@ -48,20 +51,20 @@ build() { # output source...
 build init "$vm/init.c"
 build bootcheck "$vm/bootcheck.c"
 build demo "$vm/demo.c"
-if [ -f "$vm/bench.c" ]; then build bench "$vm/bench.c"; fi
-build stress "$vm/stress.c"
-build migrate "$vm/migrate.c"
-build profile "$vm/profile.c"
+if [ -f "$bench/bench.c" ]; then build bench "$bench/bench.c"; fi
+build stress "$stress/stress.c"
+build migrate "$stress/migrate.c"
+build profile "$bench/profile.c"
 build udmabuf "$tree/tools/testing/selftests/drivers/dma-buf/udmabuf.c"
 build udmabuf-uapi "$self/udmabuf-uapi.c"
 build udmabuf-mapping "$self/udmabuf-mapping.c"
-build client "$vm/client.c"
-build v4l2 "$vm/v4l2.c"
+build client "$client/client.c"
+build v4l2 "$client/v4l2.c"
 # make client's QEMU loads it (LD_PRELOAD) to count the items it passes.
 shim=$out/bin/udmabuf-shim.so
-if [ ! -f "$shim" ] || [ "$vm/client-shim.c" -nt "$shim" ]; then
+if [ ! -f "$shim" ] || [ "$client/client-shim.c" -nt "$shim" ]; then
 	gcc -shared -fPIC -O2 -Wall -I"$out/headers/include" -o "$shim" \
-		"$vm/client-shim.c" -ldl
+		"$client/client-shim.c" -ldl
 fi
 
 # initramfs from our own static binaries, packed by the tree's gen_init_cpio.

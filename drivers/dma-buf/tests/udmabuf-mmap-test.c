@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for mmap of a udmabuf (udmabuf-mmap.c), with PTEs: reads
+ * and writes through shared mappings, the fault handler and its prefault,
+ * signals, and allocations failing in the fault path. Huge mappings have
+ * a suite of their own (udmabuf-mmap-huge-test.c).
+ */
+
+#include <kunit/static_stub.h>
+#include <kunit/test.h>
+#include <linux/dma-buf.h>
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/random.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/udmabuf.h>
+
+#include "../udmabuf.h"
+#include "udmabuf-kunit-buffers.h"
+#include "udmabuf-kunit-memfd.h"
+
+/* A buffer of a whole fresh memfd, mapped shared and not yet faulted. */
+struct mapped_buffer {
+	struct udmabuf_test_memfd *memfd;
+	struct udmabuf_create_item item;
+	struct dma_buf *dmabuf;
+	u8 *expected;		/* what it reads as */
+	unsigned long addr;
+};
+
+static void map_whole_memfd(struct kunit *test, u32 nr,
+			    struct mapped_buffer *mb)
+{
+	mb->memfd = udmabuf_test_sealed_memfd(test, nr);
+	mb->item = udmabuf_test_item(mb->memfd, 0, nr);
+	mb->expected = udmabuf_test_expected_bytes(test, &mb->memfd, &mb->item,
+						   1);
+	mb->dmabuf = udmabuf_test_create(test, &mb->item, 1);
+	mb->addr = udmabuf_test_map(test, mb->dmabuf, mb->dmabuf->size,
+				    MAP_SHARED, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(mb->addr));
+}
+
+/* Read every page through a shared mapping: one fault for all of them. */
+static void mmap_reads_all_pages_in_one_fault_test(struct kunit *test)
+{
+	const u32 nr = 64;
+	struct mapped_buffer mb;
+	unsigned long faults;
+	u8 *got;
+	u32 i;
+
+	got = kunit_kmalloc(test, PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, got);
+	map_whole_memfd(test, nr, &mb);
+
+	faults = current->min_flt + current->maj_flt;
+	for (i = 0; i < nr; i++) {
+		KUNIT_ASSERT_EQ(test, 0,
+				copy_from_user(got, (void __user *)mb.addr +
+					       i * PAGE_SIZE, PAGE_SIZE));
+		udmabuf_test_expect_bytes(test, got,
+					  mb.expected + i * PAGE_SIZE,
+					  PAGE_SIZE);
+	}
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
+	vm_munmap(mb.addr, mb.dmabuf->size);
+}
+
+/* A mapping at an offset shows the pages from there on. */
+static void mmap_at_offset_test(struct kunit *test)
+{
+	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 10);
+	struct udmabuf_create_item item = udmabuf_test_item(memfd, 0, 10);
+	u8 *expected = udmabuf_test_expected_bytes(test, &memfd, &item, 1);
+	struct dma_buf *dmabuf = udmabuf_test_create(test, &item, 1);
+	unsigned long addr;
+	u8 *got;
+
+	got = kunit_kmalloc(test, 4 * PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, got);
+	addr = udmabuf_test_map(test, dmabuf, 4 * PAGE_SIZE, MAP_SHARED, 5);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)addr,
+						4 * PAGE_SIZE));
+	udmabuf_test_expect_bytes(test, got, expected + 5 * PAGE_SIZE,
+				  4 * PAGE_SIZE);
+	vm_munmap(addr, 4 * PAGE_SIZE);
+
+	/* Past the end of the buffer: refused by the dma-buf core. */
+	addr = udmabuf_test_map(test, dmabuf, 4 * PAGE_SIZE, MAP_SHARED, 7);
+	KUNIT_EXPECT_EQ(test, (long)addr, -EINVAL);
+}
+
+/* Bytes written through the mapping land in the memfd. */
+static void mmap_writes_reach_memfd_test(struct kunit *test)
+{
+	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 4);
+	struct udmabuf_create_item item = udmabuf_test_item(memfd, 1, 2);
+	struct dma_buf *dmabuf = udmabuf_test_create(test, &item, 1);
+	unsigned long addr;
+	loff_t pos = PAGE_SIZE;
+	u8 *data, *back;
+
+	data = kunit_kmalloc(test, 2 * PAGE_SIZE, GFP_KERNEL);
+	back = kunit_kzalloc(test, 2 * PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, data);
+	KUNIT_ASSERT_NOT_NULL(test, back);
+	get_random_bytes(data, 2 * PAGE_SIZE);
+
+	addr = udmabuf_test_map(test, dmabuf, dmabuf->size, MAP_SHARED, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+	KUNIT_ASSERT_EQ(test, 0, copy_to_user((void __user *)addr, data,
+					      2 * PAGE_SIZE));
+	KUNIT_ASSERT_EQ(test, kernel_read(memfd->file, back, 2 * PAGE_SIZE,
+					  &pos), (ssize_t)(2 * PAGE_SIZE));
+	udmabuf_test_expect_bytes(test, back, data, 2 * PAGE_SIZE);
+	vm_munmap(addr, dmabuf->size);
+}
+
+static void mmap_private_refused_test(struct kunit *test)
+{
+	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 2);
+	struct udmabuf_create_item item = udmabuf_test_item(memfd, 0, 2);
+	struct dma_buf *dmabuf = udmabuf_test_create(test, &item, 1);
+	unsigned long addr;
+
+	addr = udmabuf_test_map(test, dmabuf, dmabuf->size, MAP_PRIVATE, 0);
+	KUNIT_EXPECT_EQ(test, (long)addr, -EINVAL);
+}
+
+static unsigned long insert_fail_addr;
+
+/* Pages map one by one, up to the one that fails. */
+static int insert_ptes_fail_at_addr(struct vm_area_struct *vma,
+				    unsigned long addr, unsigned long nr_pages,
+				    struct udmabuf_frame_iter *frames)
+{
+	unsigned long i, pfn;
+
+	for (i = 0; i < nr_pages; i++) {
+		if (addr + i * PAGE_SIZE == insert_fail_addr ||
+		    !udmabuf_frame_iter_next(frames, &pfn))
+			return -ENOMEM;
+		if (vmf_insert_pfn(vma, addr + i * PAGE_SIZE, pfn) !=
+		    VM_FAULT_NOPAGE)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * The faulting page is mapped first; the rest is a best effort. With the
+ * VMA's first page failing to map, a fault on page 700 still succeeds
+ * and the prefault stops; the next access faults once more and maps the
+ * rest: every byte reads right, in two faults for 1,024 pages.
+ */
+static void fault_maps_faulting_page_first_test(struct kunit *test)
+{
+	struct mapped_buffer mb;
+	unsigned long faults;
+	u8 *got;
+
+	map_whole_memfd(test, 1024, &mb);
+	got = udmabuf_test_kvmalloc(test, mb.dmabuf->size);
+	insert_fail_addr = mb.addr;
+	kunit_activate_static_stub(test, udmabuf_insert_ptes,
+				   insert_ptes_fail_at_addr);
+	KUNIT_EXPECT_EQ(test, 0,
+			udmabuf_test_call_fault(mb.addr + 700 * PAGE_SIZE));
+	kunit_deactivate_static_stub(test, udmabuf_insert_ptes);
+
+	/* Page 700 needs no fault; page 0 and the rest one more. */
+	faults = current->min_flt + current->maj_flt;
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr +
+						700 * PAGE_SIZE, PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt, faults);
+	udmabuf_test_expect_bytes(test, got, mb.expected + 700 * PAGE_SIZE,
+				  PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr,
+						mb.dmabuf->size));
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
+	udmabuf_test_expect_bytes(test, got, mb.expected, mb.dmabuf->size);
+	vm_munmap(mb.addr, mb.dmabuf->size);
+}
+
+/*
+ * A stretch longer than its iterator's frames (which the fault path never
+ * asks for) maps what the frames cover and stops with -EFAULT: no page is
+ * ever mapped without a frame of the buffer.
+ */
+static void insert_ptes_past_frames_test(struct kunit *test)
+{
+	struct mm_struct *mm;
+	struct udmabuf_frame_iter frames;
+	struct vm_area_struct *vma;
+	struct mapped_buffer mb;
+	struct udmabuf *ubuf;
+	unsigned long faults;
+	int err;
+	u8 *got;
+
+	got = kunit_kmalloc(test, 2 * PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, got);
+	map_whole_memfd(test, 4, &mb);
+	ubuf = mb.dmabuf->priv;
+	mm = current->mm;
+
+	udmabuf_frame_iter_start(&frames, &ubuf->slices, 0, 2);
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, mb.addr);
+	err = vma ? udmabuf_insert_ptes(vma, mb.addr, 4, &frames) : -ENOENT;
+	mmap_read_unlock(mm);
+	KUNIT_EXPECT_EQ(test, err, -EFAULT);
+
+	faults = current->min_flt + current->maj_flt;
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr,
+						2 * PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt, faults);
+	udmabuf_test_expect_bytes(test, got, mb.expected, 2 * PAGE_SIZE);
+	vm_munmap(mb.addr, mb.dmabuf->size);
+}
+
+/*
+ * A fatal signal (the OOM killer's, say, while pinning a huge sparse
+ * memfd) ends a create before its next pin batch, with nothing left
+ * pinned, and ends a prefault after its first run: the faulting page is
+ * mapped, the rest faults later.
+ */
+static void fatal_signal_stops_pin_and_prefault_test(struct kunit *test)
+{
+	struct udmabuf_test_counts *before;
+	struct mapped_buffer mb;
+	unsigned long faults;
+	int err, ret;
+	u8 *got;
+
+	map_whole_memfd(test, 1024, &mb);
+	before = udmabuf_test_folio_counts(test, mb.memfd);
+	got = udmabuf_test_kvmalloc(test, mb.dmabuf->size);
+
+	udmabuf_test_raise_fatal_signal();
+	err = PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(&mb.item, 1));
+	ret = udmabuf_test_call_fault(mb.addr);
+	flush_signals(current);
+	KUNIT_EXPECT_EQ(test, err, -EINTR);
+	KUNIT_EXPECT_EQ(test, ret, 0);
+
+	faults = current->min_flt + current->maj_flt;
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr,
+						mb.dmabuf->size));
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
+	udmabuf_test_expect_bytes(test, got, mb.expected, mb.dmabuf->size);
+	vm_munmap(mb.addr, mb.dmabuf->size);
+	udmabuf_test_expect_unpinned(test, mb.memfd, before);
+}
+
+/*
+ * A VMA that reaches past the buffer cannot be made through the dma-buf
+ * core; if one were, its fault gets SIGBUS (and a warning), never a frame
+ * past the end. The test prints where the expected warning starts and
+ * ends, for the log checkers to leave it out.
+ */
+static void fault_past_buffer_end_test(struct kunit *test)
+{
+	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 4);
+	struct udmabuf_create_item item = udmabuf_test_item(memfd, 0, 4);
+	struct dma_buf *dmabuf = udmabuf_test_create(test, &item, 1);
+	struct vm_area_struct *vma;
+	unsigned long addr;
+	int ret;
+
+	addr = udmabuf_test_map(test, dmabuf, 2 * PAGE_SIZE, MAP_SHARED, 2);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+	mmap_write_lock(current->mm);
+	vma = vma_lookup(current->mm, addr);
+	if (vma)
+		vma->vm_pgoff = 3;
+	mmap_write_unlock(current->mm);
+	KUNIT_ASSERT_NOT_NULL(test, vma);
+
+	pr_info("udmabuf-test: expected warning begins\n");
+	ret = udmabuf_test_call_fault(addr);
+	pr_info("udmabuf-test: expected warning ends\n");
+	KUNIT_EXPECT_EQ(test, ret, -EFAULT);
+	vm_munmap(addr, 2 * PAGE_SIZE);
+}
+
+static void prepare_mapping(struct udmabuf_test_fault_op *op)
+{
+	op->addr = udmabuf_test_map(op->test, op->dmabuf, op->dmabuf->size,
+				    MAP_SHARED, 0);
+	KUNIT_ASSERT_FALSE(op->test, IS_ERR_VALUE(op->addr));
+}
+
+/* The mapping's first fault, at its first page: udmabuf_test_call_fault(). */
+static int run_first_fault(struct udmabuf_test_fault_op *op)
+{
+	return udmabuf_test_call_fault(op->addr);
+}
+
+/* Unmapped, so that the next fault needs page tables again. */
+static void undo_mapping(struct udmabuf_test_fault_op *op)
+{
+	vm_munmap(op->addr, op->dmabuf->size);
+}
+
+/*
+ * The first fault with each allocation failing in turn (the page tables
+ * vmf_insert_pfn() needs): VM_FAULT_OOM while the faulting page cannot be
+ * mapped, nothing pinned or left allocated; once it can, the fault
+ * succeeds however much of the prefault fails. Then a mapping reads every
+ * byte of the buffer.
+ */
+static void mmap_allocation_failure_at_each_point_test(struct kunit *test)
+{
+	struct udmabuf_test_fault_setup s;
+	struct udmabuf_test_fault_op op = {
+		.prepare = prepare_mapping, .run = run_first_fault,
+		.undo = undo_mapping, .err = -ENOMEM, .test = test, .s = &s,
+	};
+	u8 *got;
+
+	op.dmabuf = udmabuf_test_fault_buffer(test, &s);
+	KUNIT_EXPECT_GE(test, udmabuf_test_fail_each_allocation(&op), 2);
+
+	got = udmabuf_test_kvmalloc(test, op.dmabuf->size);
+	prepare_mapping(&op);
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)op.addr,
+						op.dmabuf->size));
+	udmabuf_test_expect_bytes(test, got, udmabuf_test_fault_bytes(test, &s),
+				  op.dmabuf->size);
+	undo_mapping(&op);
+}
+
+/*
+ * The mapping's first fault through the core's fault path, page tables
+ * and all: 0 only when the faulting page is mapped afterwards, -ENOMEM for
+ * VM_FAULT_OOM.
+ */
+static int run_core_fault(struct udmabuf_test_fault_op *op)
+{
+	struct follow_pfnmap_args args = { .address = op->addr };
+	struct mm_struct *mm = current->mm;
+	vm_fault_t ret;
+	int err;
+
+	mmap_read_lock(mm);
+	args.vma = vma_lookup(mm, op->addr);
+	ret = handle_mm_fault(args.vma, op->addr, FAULT_FLAG_KILLABLE, NULL);
+	if (ret & VM_FAULT_OOM) {
+		err = -ENOMEM;
+	} else if (ret & VM_FAULT_ERROR) {
+		err = -EIO;
+	} else {
+		err = follow_pfnmap_start(&args);
+		if (!err)
+			follow_pfnmap_end(&args);
+	}
+	mmap_read_unlock(mm);
+	return err;
+}
+
+static const bool fault_modes[] = { false, true };
+
+KUNIT_ARRAY_PARAM(fault_mode, fault_modes, udmabuf_test_fault_mode_desc);
+
+/*
+ * The same through the core: a fault whose page table cannot be
+ * allocated says VM_FAULT_OOM, never that it mapped the page.
+ */
+static void core_fault_allocation_failure_at_each_point_test(struct kunit *test)
+{
+	const bool *only_nth = test->param_value;
+	struct udmabuf_test_fault_setup s;
+	struct udmabuf_test_fault_op op = {
+		.prepare = prepare_mapping, .run = run_core_fault,
+		.undo = undo_mapping, .err = -ENOMEM, .test = test, .s = &s,
+		.only_nth = *only_nth,
+	};
+
+	op.dmabuf = udmabuf_test_fault_buffer(test, &s);
+	KUNIT_EXPECT_GE(test, udmabuf_test_fail_each_allocation(&op), 1);
+}
+
+static struct kunit_case udmabuf_mmap_cases[] = {
+	KUNIT_CASE(mmap_reads_all_pages_in_one_fault_test),
+	KUNIT_CASE(mmap_at_offset_test),
+	KUNIT_CASE(mmap_writes_reach_memfd_test),
+	KUNIT_CASE(mmap_private_refused_test),
+	KUNIT_CASE(fault_maps_faulting_page_first_test),
+	KUNIT_CASE(fault_past_buffer_end_test),
+	KUNIT_CASE(insert_ptes_past_frames_test),
+	KUNIT_CASE(fatal_signal_stops_pin_and_prefault_test),
+	KUNIT_CASE(mmap_allocation_failure_at_each_point_test),
+	KUNIT_CASE_PARAM(core_fault_allocation_failure_at_each_point_test,
+			 fault_mode_gen_params),
+	{}
+};
+
+static struct kunit_suite udmabuf_mmap_suite = {
+	.name = "udmabuf-mmap",
+	.init = udmabuf_test_init,
+	.test_cases = udmabuf_mmap_cases,
+};
+
+kunit_test_suite(udmabuf_mmap_suite);

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Folio slices: one pin per distinct folio, however many create items of
+ * a buffer name it.
+ */
+
+#include <linux/hash.h>
+#include <linux/log2.h>
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+
+#include "udmabuf-slices.h"
+
+static int udmabuf_extent_cmp(const void *a, const void *b)
+{
+	const struct udmabuf_extent *x = a, *y = b;
+
+	if (x->mapping != y->mapping)
+		return x->mapping < y->mapping ? -1 : 1;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/*
+ * The folios seen so far, each by the slice that keeps its pin: an open
+ * addressing table of slice indices plus one (0 is an empty slot).
+ */
+struct udmabuf_folio_set {
+	u32 *slot;
+	unsigned int bits;
+};
+
+/* Keep the pin of slice @index, or give it back if its folio has one. */
+static void udmabuf_folio_set_add(struct udmabuf_slices *slices,
+				  struct udmabuf_folio_set *set, u32 index)
+{
+	struct udmabuf_slice *slice = &slices->slice[index];
+	u32 mask = (1U << set->bits) - 1;
+	u32 h = hash_ptr(slice->folio, set->bits);
+
+	for (; set->slot[h]; h = (h + 1) & mask) {
+		if (slices->slice[set->slot[h] - 1].folio == slice->folio) {
+			unpin_folio(slice->folio);
+			slice->pinned = 0;
+			return;
+		}
+	}
+	set->slot[h] = index + 1;
+}
+
+/* The slice of @ext that holds page @page of its file. */
+static u32 udmabuf_extent_slice(const struct udmabuf_slices *slices,
+				const struct udmabuf_extent *ext, u64 page)
+{
+	return udmabuf_slices_find(slices, slices->slice[ext->slice].buf_pgoff +
+				   (page - ext->first));
+}
+
+/*
+ * Walk @count sorted extents over the slices that may share a folio with
+ * another item's slice, adding them to @set, or only count them when @set
+ * is NULL. Of one item, those are the slices up to the last page that
+ * earlier items of the same file also cover, and from the first page that
+ * later ones cover; its first and last slice always, as a folio can
+ * straddle the gap between two items.
+ */
+static u32 udmabuf_dedup_walk(struct udmabuf_slices *slices,
+			      const struct udmabuf_extent *extents,
+			      u32 count, struct udmabuf_folio_set *set)
+{
+	u64 covered = 0;
+	u32 i, n = 0;
+
+	for (i = 0; i < count; i++) {
+		const struct udmabuf_extent *ext = &extents[i];
+		u32 last = ext->slice + ext->nr_slices - 1;
+		u32 head = ext->slice, tail = last, index;
+		u64 next = U64_MAX;
+
+		if (i && extents[i - 1].mapping != ext->mapping)
+			covered = 0;
+		if (i + 1 < count && extents[i + 1].mapping == ext->mapping)
+			next = extents[i + 1].first;
+
+		if (covered > ext->first)
+			head = udmabuf_extent_slice(slices, ext,
+						    min(covered, ext->end) - 1);
+		if (next < ext->end)
+			tail = udmabuf_extent_slice(slices, ext,
+						    max(next, ext->first));
+		if (tail <= head + 1)
+			head = last;
+		covered = max(covered, ext->end);
+
+		for (index = ext->slice; index <= last; index++, n++) {
+			if (index > head && index < tail)
+				index = tail;
+			if (set)
+				udmabuf_folio_set_add(slices, set, index);
+		}
+		cond_resched();
+	}
+	return n;
+}
+
+/*
+ * Whether @count sorted extents have no page in common. Then two of them
+ * share a folio only where one ends and the next begins inside it (items
+ * between them lie inside that folio too), so comparing each item's first
+ * folio with the last of the item before finds every shared one.
+ */
+static bool udmabuf_extents_disjoint(const struct udmabuf_extent *extents,
+				     u32 count)
+{
+	u32 i;
+
+	for (i = 1; i < count; i++)
+		if (extents[i].mapping == extents[i - 1].mapping &&
+		    extents[i].first < extents[i - 1].end)
+			return false;
+	return true;
+}
+
+static bool udmabuf_extents_sorted(const struct udmabuf_extent *extents,
+				   u32 count)
+{
+	u32 i;
+
+	for (i = 1; i < count; i++)
+		if (udmabuf_extent_cmp(&extents[i - 1], &extents[i]) > 0)
+			return false;
+	return true;
+}
+
+/**
+ * udmabuf_slices_dedup - keep one pin per distinct folio
+ * @slices: the slices of a buffer, all appended, each holding its pin
+ * @extents: where each create item's pages went, one per item; possibly
+ *	sorted by file and first page on return
+ * @count: entries in @extents
+ *
+ * One item never pins a folio twice (memfd_pin_folios() returns each folio
+ * of a range once), so only items of the same file can share folios: where
+ * their page ranges overlap, and where one ends and the next begins inside
+ * one folio. Every slice but the first of a folio gives its pin back and
+ * clears its @pinned bit. A list that names one page many times then
+ * holds one pin on it.
+ *
+ * Small items (at most two slices each on average, as QEMU's one-page
+ * items are) are all first or last slices: each slice's folio goes into a
+ * hash set. Larger items are sorted by file and first page, if they are
+ * not already: items that do not overlap can only share a folio with
+ * their neighbour, which one pass compares; otherwise only the slices
+ * that overlaps and boundaries can share go into the set.
+ *
+ * Return: 0, or -ENOMEM with every pin still held by its slice.
+ */
+int udmabuf_slices_dedup(struct udmabuf_slices *slices,
+			 struct udmabuf_extent *extents, u32 count)
+{
+	struct udmabuf_folio_set set;
+	bool small = slices->nr_slices <= 2ULL * count;
+	u32 i, n = slices->nr_slices;
+
+	if (count < 2)
+		return 0;
+
+	if (!small) {
+		if (!udmabuf_extents_sorted(extents, count))
+			sort(extents, count, sizeof(*extents),
+			     udmabuf_extent_cmp, NULL);
+		if (udmabuf_extents_disjoint(extents, count)) {
+			for (i = 1; i < count; i++) {
+				const struct udmabuf_extent *prev =
+					&extents[i - 1];
+				struct udmabuf_slice *first =
+					&slices->slice[extents[i].slice];
+
+				if (prev->mapping == extents[i].mapping &&
+				    first->folio == slices->slice[prev->slice +
+						prev->nr_slices - 1].folio) {
+					unpin_folio(first->folio);
+					first->pinned = 0;
+				}
+			}
+			return 0;
+		}
+		n = udmabuf_dedup_walk(slices, extents, count, NULL);
+	}
+
+	/* At most half full: short probes. */
+	set.bits = ilog2(roundup_pow_of_two(n)) + 1;
+	set.slot = kvcalloc(1UL << set.bits, sizeof(*set.slot), UDMABUF_GFP);
+	if (!set.slot)
+		return -ENOMEM;
+	if (small) {
+		for (i = 0; i < n; i++) {
+			udmabuf_folio_set_add(slices, &set, i);
+			cond_resched();
+		}
+	} else {
+		udmabuf_dedup_walk(slices, extents, count, &set);
+	}
+	kvfree(set.slot);
+	return 0;
+}
