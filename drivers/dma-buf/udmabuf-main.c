@@ -69,9 +69,8 @@ udmabuf_create_dmabuf(const struct udmabuf_create_item *items, u32 count)
 	int ret;
 
 	ret = udmabuf_count_pages(items, count, udmabuf_max_pages(), &nr_pages);
-	if (ret)
-		return ERR_PTR(ret);
-	ret = udmabuf_fill_holes(items, count);
+	if (!ret)
+		ret = udmabuf_fill_holes(items, count);
 	if (ret)
 		return ERR_PTR(ret);
 

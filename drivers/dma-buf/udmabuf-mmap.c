@@ -157,6 +157,23 @@ static bool udmabuf_leaf_block_at(struct vm_area_struct *vma,
 }
 
 /*
+ * If the block at @block, a PMD boundary, is a leaf block, map its pages
+ * with PTEs (its PMD entry is a page table by now: huge entries were
+ * refused, or a write found the leaf read-only) and say so.
+ */
+static bool udmabuf_map_leaf_block(struct vm_area_struct *vma,
+				   unsigned long block)
+{
+	struct udmabuf_frame_iter frames;
+	unsigned long pfn;
+
+	if (!udmabuf_leaf_block_at(vma, block, &frames, &pfn))
+		return false;
+	udmabuf_insert_ptes(vma, block, PMD_SIZE >> PAGE_SHIFT, &frames);
+	return true;
+}
+
+/*
  * The faulting page's PTE table, before vmf_insert_pfn() looks for it: a
  * huge fault of another thread (under the VMA lock alone) may put a leaf
  * into the empty entry at any time, and vmf_insert_pfn() must not meet
@@ -213,10 +230,8 @@ static bool udmabuf_skip_leaf_block(struct vm_area_struct *vma,
 	return false;
 }
 
-static bool udmabuf_leaf_block_at(struct vm_area_struct *vma,
-				  unsigned long addr,
-				  struct udmabuf_frame_iter *frames,
-				  unsigned long *pfn)
+static bool udmabuf_map_leaf_block(struct vm_area_struct *vma,
+				   unsigned long block)
 {
 	return false;
 }
@@ -259,19 +274,11 @@ static void udmabuf_prefault(struct vm_area_struct *vma)
 
 /*
  * After the faulting page, the rest: inside a leaf block, that block's
- * pages only (its PMD entry is a page table by now); elsewhere every page
- * of the VMA outside leaf blocks.
+ * pages only; elsewhere every page of the VMA outside leaf blocks.
  */
 static void udmabuf_map_around(struct vm_area_struct *vma, unsigned long addr)
 {
-	unsigned long block = ALIGN_DOWN(addr, PMD_SIZE);
-	struct udmabuf_frame_iter frames;
-	unsigned long pfn;
-
-	if (udmabuf_leaf_block_at(vma, block, &frames, &pfn))
-		udmabuf_insert_ptes(vma, block, PMD_SIZE >> PAGE_SHIFT,
-				    &frames);
-	else
+	if (!udmabuf_map_leaf_block(vma, ALIGN_DOWN(addr, PMD_SIZE)))
 		udmabuf_prefault(vma);
 }
 

@@ -335,7 +335,8 @@ void udmabuf_frame_iter_skip(struct udmabuf_frame_iter *iter, pgoff_t count)
 	pgoff_t len;
 
 	while (count && udmabuf_frame_iter_peek(iter, &pfn, &len)) {
-		len = min(len, count);
+		if (len > count)
+			len = count;
 		iter->pfn += len;
 		iter->left -= len;
 		count -= len;
