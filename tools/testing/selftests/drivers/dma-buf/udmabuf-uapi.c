@@ -1338,7 +1338,8 @@ TEST_F(udmabuf, readonly_memfd_with_and_without_holes)
 
 /* ---- memcg ---- */
 
-enum { MEMCG_FIELDS = 5 };
+/* Longer than the kernel's periodic memcg statistics flush (2 s). */
+enum { MEMCG_FIELDS = 5, MEMCG_FLUSH_US = 2500000 };
 static const char *const memcg_fields[MEMCG_FIELDS] = {
 	"kernel", "slab_unreclaimable", "vmalloc", "percpu", "sock",
 };
@@ -1461,16 +1462,24 @@ static void memcg_child(int go, int out, const char *cg, int dev, int memfd,
 	if (fds[0] >= 0)
 		close(fds[0]);
 
+	/*
+	 * memory.stat shows per-CPU changes once they pass a threshold or
+	 * when the kernel's periodic flush (every 2 s) folds them in: the
+	 * samples compared exactly wait for that flush.
+	 */
+	usleep(MEMCG_FLUSH_US);
 	memcg_sample(cg, &r.s[0]);
 	fds[0] = udmabuf_create1(dev, memfd, 0, size, 0);
 	memcg_sample(cg, &r.s[1]);
 	for (int i = 1; i < 4; i++)
 		fds[i] = udmabuf_create1(dev, memfd, 0, size, 0);
+	usleep(MEMCG_FLUSH_US);
 	memcg_sample(cg, &r.s[2]);
 	memcpy(r.created, fds, sizeof(fds));
 	for (int i = 0; i < 4; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	usleep(MEMCG_FLUSH_US);
 	memcg_sample(cg, &r.s[3]);
 	/* Sent now: the numbers arrive even if the next create kills us. */
 	if (write(out, &r, sizeof(r)) != sizeof(r))
@@ -1625,7 +1634,8 @@ TEST_F_TIMEOUT(udmabuf, memcg_charges_buffer_metadata, 120)
 	}
 	/*
 	 * memory.stat is flushed lazily (past a count of updates, or every
-	 * 2 s): one buffer's charge may not show yet, four buffers' does.
+	 * 2 s): one buffer's charge, sampled at once, may not show yet; the
+	 * other samples waited for the flush.
 	 */
 	EXPECT_LE(4 * meta, s[2].stat[0] - s[0].stat[0]);
 	EXPECT_LE(4 * meta - stock, s[2].current - s[0].current);
