@@ -288,6 +288,19 @@ def tokenize(masked, start, end):
     return toks
 
 
+def statement_end(toks, i):
+    """Index of the ";" that ends the statement at toks[i], outside any
+    bracket (len(toks) if none does)."""
+    depth = 0
+    while i < len(toks) and not (toks[i].text == ";" and depth == 0):
+        if toks[i].text in "([{":
+            depth += 1
+        elif toks[i].text in ")]}":
+            depth -= 1
+        i += 1
+    return i
+
+
 def match_bracket(toks, i, step):
     """Index of the bracket matching toks[i], searching by @step (+1: a
     closing one after an opening one, -1: an opening one before a closing
@@ -598,14 +611,7 @@ def generate_function(path, text, masked, func, conds_by_line, line_of):
                     f"({span(first, i)} + {'PAGE_SIZE' if bytes_ else '1'})")
         # Returns.
         if t.text == "return" and nxt and nxt.text != ";":
-            end = i + 1
-            depth = 0
-            while end < n and not (toks[end].text == ";" and depth == 0):
-                if toks[end].text in "([{":
-                    depth += 1
-                elif toks[end].text in ")]}":
-                    depth -= 1
-                end += 1
+            end = statement_end(toks, i + 1)
             expr = span(i + 1, end - 1)
             s, e = toks[i + 1].start, toks[end - 1].end
             if rkind == "errno" and expr != "0":
@@ -723,13 +729,7 @@ def statements(toks, text, add, types):
                                         "continue", "case", "default"):
             continue
         # The statement's end.
-        j, depth = i, 0
-        while j < n and not (toks[j].text == ";" and depth == 0):
-            if toks[j].text in "([{":
-                depth += 1
-            elif toks[j].text in ")]}":
-                depth -= 1
-            j += 1
+        j = statement_end(toks, i)
         if j >= n:
             continue
         stmt = toks[i:j]
