@@ -129,6 +129,34 @@ static void frames_sgt_merges_touching_runs_test(struct kunit *test)
 }
 
 /*
+ * Runs with a page between them stay apart: pages 0 and 2 of a folio, and
+ * page 0 again, are two one-page entries, never pages 0-2 (page 1 is not
+ * the buffer's to sync).
+ */
+static void frames_sgt_keeps_gaps_test(struct kunit *test)
+{
+	struct folio *folio = udmabuf_test_folio(test, 2);
+	struct udmabuf_slices *slices = udmabuf_test_slices(test, 3);
+	struct scatterlist *sg;
+	struct sg_table sgt;
+
+	KUNIT_ASSERT_EQ(test, udmabuf_test_append(slices, &folio, 1, 2, 1), 1);
+	KUNIT_ASSERT_EQ(test, udmabuf_test_append(slices, &folio, 1, 0, 1), 1);
+	KUNIT_ASSERT_EQ(test, udmabuf_test_append(slices, &folio, 1, 0, 1), 1);
+	slices->slice[1].pinned = 0;
+	KUNIT_ASSERT_EQ(test, 0, udmabuf_slices_to_frames_sgt(slices, &sgt, 0,
+							      ULONG_MAX));
+	KUNIT_ASSERT_EQ(test, sgt.orig_nents, 2);
+	sg = sgt.sgl;
+	KUNIT_EXPECT_EQ(test, page_to_pfn(sg_page(sg)), folio_pfn(folio));
+	KUNIT_EXPECT_EQ(test, sg->length, PAGE_SIZE);
+	sg = sg_next(sg);
+	KUNIT_EXPECT_EQ(test, page_to_pfn(sg_page(sg)), folio_pfn(folio) + 2);
+	KUNIT_EXPECT_EQ(test, sg->length, PAGE_SIZE);
+	sg_free_table(&sgt);
+}
+
+/*
  * The table for cache syncs names each page once, in frame order: pages 0-1
  * and 0-3 of one folio, and a page of another folio, are five pages in all.
  * Without a folio in two slices it is the buffer-order table.
@@ -284,6 +312,7 @@ static struct kunit_case udmabuf_sgt_cases[] = {
 	KUNIT_CASE(sgt_respects_boundary_test),
 	KUNIT_CASE(frames_sgt_each_page_once_test),
 	KUNIT_CASE(frames_sgt_merges_touching_runs_test),
+	KUNIT_CASE(frames_sgt_keeps_gaps_test),
 	KUNIT_CASE(pages_failure_test),
 	KUNIT_CASE(sgt_failure_at_each_allocation_test),
 	KUNIT_CASE(frames_sgt_failure_at_each_allocation_test),
