@@ -19,6 +19,7 @@
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
+#include <linux/swiotlb.h>
 #include <linux/udmabuf.h>
 #include <linux/workqueue.h>
 
@@ -653,19 +654,32 @@ static void cpu_access_with_nothing_to_sync_test(struct kunit *test)
 
 /*
  * Brackets as this machine's misc device takes them, without the suite's
- * stub: whether or not it has caches to sync, a begin and an end succeed.
+ * stub: a begin and an end succeed, and each maps the buffer exactly when
+ * the DMA core says the device needs syncs and does not bounce it (with
+ * the DMA-API debugger, the core says every device does).
  */
 static void cpu_access_on_this_machine_test(struct kunit *test)
 {
 	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 2);
 	struct udmabuf_create_item item = udmabuf_test_item(memfd, 0, 2);
 	struct dma_buf *dmabuf = udmabuf_test_create(test, &item, 1);
+	struct device *dev = ((struct udmabuf *)dmabuf->priv)->dev;
+	bool syncs;
 
 	kunit_deactivate_static_stub(test, udmabuf_cpu_sync_needed);
+	dma_maps = 0;
+	kunit_activate_static_stub(test, udmabuf_dma_map, dma_map_recording);
 	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
 							  DMA_BIDIRECTIONAL));
 	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
 							DMA_BIDIRECTIONAL));
+	kunit_deactivate_static_stub(test, udmabuf_dma_map);
+	/* After the first begin: it sets up the device's DMA. */
+	syncs = dma_dev_need_sync(dev) && !is_swiotlb_force_bounce(dev);
+	KUNIT_EXPECT_EQ_MSG(test, dma_maps, syncs ? 2 : 0,
+			    "need sync %d, forced bounce %d",
+			    dma_dev_need_sync(dev),
+			    is_swiotlb_force_bounce(dev));
 }
 
 /* Eight threads begin CPU access on one fresh buffer at once. */
