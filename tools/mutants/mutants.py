@@ -72,6 +72,7 @@ import bisect
 import difflib
 import fnmatch
 import glob
+import hashlib
 import json
 import os
 import re
@@ -1302,6 +1303,9 @@ def main():
     ap.add_argument("--syntax-check", action="store_true",
                     help="only compile each selected mutant (syntax, UML's flags "
                     "and x86_64's where built) and report the stillborn")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the kills of the last run (results.json) whose "
+                    "mutants are unchanged; run the rest")
     ap.add_argument("--no-baseline", action="store_true",
                     help="skip the unmutated runs (their cases are then not compared)")
     args = ap.parse_args()
@@ -1444,11 +1448,19 @@ def run_mutants(args, selected, mutants, equivalents):
     signal.signal(signal.SIGTERM, on_term)
 
     results = []
+    earlier = earlier_kills(args) if args.resume else {}
     try:
         if args.syntax_check:
             return syntax_only(selected, stages, tree, state, restore)
         for m in selected:
             if m.key in equivalents:
+                continue
+            if (m.id, m.key, mutant_digest(m)) in earlier:
+                r = earlier[(m.id, m.key, mutant_digest(m))]
+                shown = "timed out" if r["verdict"] == "timeout" else r["verdict"]
+                print(f"{m.id:44} {shown:10} {r['seconds']:6.1f} s  "
+                      f"(earlier run) {r['detail']}", flush=True)
+                results.append(r)
                 continue
             secs = 0.0
             verdict, details, where = "not run", ["no stage compiles it"], "-"
@@ -1475,7 +1487,7 @@ def run_mutants(args, selected, mutants, equivalents):
             shown = "timed out" if verdict == "timeout" else verdict
             print(f"{m.id:44} {shown:10} {secs:6.1f} s  {detail}", flush=True)
             results.append({"id": m.id, "key": m.key, "function": m.func,
-                            "rule": m.rule,
+                            "rule": m.rule, "digest": mutant_digest(m),
                             "verdict": verdict, "stage": where, "detail": detail,
                             "seconds": round(secs, 1)})
             if verdict == "survived":
@@ -1509,6 +1521,30 @@ def syntax_only(selected, stages, tree, state, restore):
                 break
     print(f"mutants: {bad} stillborn of {len(selected)} checked")
     return 0
+
+
+def mutant_digest(m):
+    """What identifies a mutant across runs: its file's mutated text."""
+    return hashlib.sha1(m.text.encode()).hexdigest()[:16]
+
+
+def earlier_kills(args):
+    """--resume: the kills of the last run whose mutants are unchanged.
+
+    A mutant killed (or timed out) before is killed by the same tests and
+    more, so it stands; survivors and the rest run again. Only results that
+    carry their mutant's digest count: the same id in an edited file may be
+    another mutant.
+    """
+    path = os.path.join(args.results, "results.json")
+    try:
+        with open(path) as f:
+            earlier = json.load(f)["mutants"]
+    except (OSError, ValueError, KeyError):
+        print(f"mutants: --resume: no results in {path}; running all", file=sys.stderr)
+        return {}
+    return {(r["id"], r["key"], r["digest"]): r for r in earlier
+            if r.get("digest") and r["verdict"] in ("killed", "timeout")}
 
 
 def diff_name(mid):
