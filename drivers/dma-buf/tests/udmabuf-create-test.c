@@ -21,6 +21,7 @@
 #include <linux/sizes.h>
 #include <linux/udmabuf.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 #include <linux/vmstat.h>
 
 #include "../udmabuf.h"
@@ -103,6 +104,23 @@ static void create_list_sharing_folios_test(struct kunit *test)
 	check_buffer(test, memfd, items, ARRAY_SIZE(items), pins);
 }
 
+KUNIT_DEFINE_ACTION_WRAPPER(vfree_action, vfree, const void *);
+
+/*
+ * Room for @count items that ends where a vmalloc'd page does: a read past
+ * the list faults on the guard page after it.
+ */
+static struct udmabuf_create_item *
+udmabuf_list_before_guard(struct kunit *test, u32 count)
+{
+	void *page = vmalloc(PAGE_SIZE);
+
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, vfree_action,
+							   page));
+	return page + PAGE_SIZE - count * sizeof(struct udmabuf_create_item);
+}
+
 /*
  * A list that names one page as often as list_limit allows (QEMU's lists
  * are one page per item): one pin, not one per item, which would take a
@@ -122,6 +140,10 @@ static void create_list_one_page_many_times_test(struct kunit *test)
 	check_buffer(test, memfd, items, count, pins);
 }
 
+/*
+ * Items of three files make one buffer of their pages, pinned and unpinned
+ * once each; the list ends at a guard page, so a read past it faults.
+ */
 static void create_list_of_files_test(struct kunit *test)
 {
 	struct udmabuf_test_memfd *memfds[] = {
@@ -130,14 +152,14 @@ static void create_list_of_files_test(struct kunit *test)
 		udmabuf_test_sealed_memfd(test, 9),
 	};
 	struct udmabuf_test_counts *before[3];
-	struct udmabuf_create_item items[] = {
-		udmabuf_test_item(memfds[0], 1, 4),
-		udmabuf_test_item(memfds[1], 0, 3),
-		udmabuf_test_item(memfds[2], 8, 1),
-	};
+	struct udmabuf_create_item *items;
 	struct dma_buf *dmabuf;
 	u32 i;
 
+	items = udmabuf_list_before_guard(test, 3);
+	items[0] = udmabuf_test_item(memfds[0], 1, 4);
+	items[1] = udmabuf_test_item(memfds[1], 0, 3);
+	items[2] = udmabuf_test_item(memfds[2], 8, 1);
 	for (i = 0; i < 3; i++)
 		before[i] = udmabuf_test_folio_counts(test, memfds[i]);
 	dmabuf = udmabuf_test_create(test, items, 3);
@@ -751,6 +773,38 @@ static void memory_per_page_test(struct kunit *test)
 	KUNIT_EXPECT_LE(test, bytes - ksize(ubuf), (size_t)folios * 16);
 }
 
+/*
+ * A list's slices array ends as long as its slices, however it grew: three
+ * two-page items apart in one huge folio are three slices, kept in three
+ * entries, where the doubling while they were appended reached four (the
+ * buffer's six pages allow six).
+ */
+static void list_keeps_no_spare_slices_test(struct kunit *test)
+{
+#if IS_ENABLED(CONFIG_HUGETLBFS)
+	struct udmabuf_test_memfd *memfd;
+	struct udmabuf_create_item items[3];
+	struct dma_buf *dmabuf;
+	struct udmabuf *ubuf;
+	u32 i;
+
+	memfd = udmabuf_test_filled_hugetlb_memfd(test, 1);
+	for (i = 0; i < ARRAY_SIZE(items); i++)
+		items[i] = udmabuf_test_item(memfd, 4 * i, 2);
+	dmabuf = udmabuf_create_dmabuf(items, ARRAY_SIZE(items));
+	if (IS_ERR(dmabuf))
+		kunit_skip(test, "no free hugetlb pages: %ld", PTR_ERR(dmabuf));
+	udmabuf_test_put_later(test, dmabuf);
+	ubuf = dmabuf->priv;
+	KUNIT_EXPECT_EQ(test, ubuf->slices.nr_slices, 3);
+	KUNIT_EXPECT_EQ(test, ubuf->slices.capacity, 3);
+	KUNIT_EXPECT_LE(test, ksize(ubuf->slices.slice),
+			kmalloc_size_roundup(3 * sizeof(*ubuf->slices.slice)));
+#else
+	kunit_skip(test, "no hugetlbfs in this kernel");
+#endif
+}
+
 static struct kunit_case udmabuf_create_cases[] = {
 	KUNIT_CASE(create_one_page_test),
 	KUNIT_CASE(create_whole_file_test),
@@ -768,6 +822,7 @@ static struct kunit_case udmabuf_create_cases[] = {
 	KUNIT_CASE(limits_test),
 	KUNIT_CASE(export_failure_test),
 	KUNIT_CASE(memory_per_page_test),
+	KUNIT_CASE(list_keeps_no_spare_slices_test),
 	KUNIT_CASE_PARAM(ioctl_allocation_failure_at_each_point_test,
 			 fault_mode_gen_params),
 	KUNIT_CASE(fd_install_failure_test),

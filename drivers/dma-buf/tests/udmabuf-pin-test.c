@@ -521,6 +521,43 @@ static void adjacent_items_pin_once_test(struct kunit *test)
 }
 
 /*
+ * The fill of every hugetlb item's holes comes before the first pin: a
+ * signal that stops the fill of a later item's holes restarts the create
+ * without pinning (and dropping) the pages of the items before it.
+ */
+static void hugetlb_fill_comes_before_every_pin_test(struct kunit *test)
+{
+#if IS_ENABLED(CONFIG_HUGETLBFS)
+	struct udmabuf_test_memfd *shmem = udmabuf_test_sealed_memfd(test, 1);
+	struct udmabuf_allocs allocs = udmabuf_test_allocs();
+	struct udmabuf_create_item items[2];
+	struct udmabuf_test_memfd *memfd;
+	struct dma_buf *dmabuf;
+	struct hstate *h;
+
+	memfd = udmabuf_test_hugetlb_memfd(test, 1);
+	h = hstate_file(memfd->file);
+	udmabuf_test_release_files();
+	if (READ_ONCE(h->free_huge_pages) - READ_ONCE(h->resv_huge_pages) < 1)
+		kunit_skip(test, "no free hugetlb page");
+	items[0] = udmabuf_test_item(shmem, 0, 1);
+	items[1] = udmabuf_test_item(memfd, 0, HUGE_PAGES);
+
+	stub_pin_calls = 0;
+	kunit_activate_static_stub(test, udmabuf_pin_folios, pin_counted);
+	udmabuf_test_raise_signal(SIGUSR1);
+	dmabuf = udmabuf_create_dmabuf(items, 2);
+	flush_signals(current);
+	kunit_deactivate_static_stub(test, udmabuf_pin_folios);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(dmabuf), -ERESTARTNOINTR);
+	KUNIT_EXPECT_EQ(test, stub_pin_calls, 0);
+	udmabuf_test_expect_allocs(test, &allocs);
+#else
+	kunit_skip(test, "no hugetlbfs in this kernel");
+#endif
+}
+
+/*
  * A long range pins in growing batches: 62 folios a call, then a page of
  * pointers' worth (496) a call: 600 pages of 4 KiB take 3 calls.
  */
@@ -551,6 +588,7 @@ static struct kunit_case udmabuf_pin_cases[] = {
 	KUNIT_CASE(hugetlb_fill_under_signals_test),
 	KUNIT_CASE(pin_failure_at_each_call_test),
 	KUNIT_CASE(adjacent_items_pin_once_test),
+	KUNIT_CASE(hugetlb_fill_comes_before_every_pin_test),
 	KUNIT_CASE(long_range_pins_in_growing_batches_test),
 	KUNIT_CASE(pin_fewer_folios_than_asked_test),
 	KUNIT_CASE(pin_returning_nothing_test),
