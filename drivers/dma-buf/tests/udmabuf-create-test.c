@@ -405,10 +405,14 @@ static void ioctl_create_gets_fd_zero_test(struct kunit *test)
 	udmabuf_test_close_now(fd);
 }
 
-/* A list whose head is readable but whose items are not: EFAULT. */
+/*
+ * A list whose head is readable but whose items are not: EFAULT, and the
+ * copy of the items made for them is freed.
+ */
 static void ioctl_list_items_unreadable_test(struct kunit *test)
 {
 	struct udmabuf_create_list head = { .count = 2 };
+	struct udmabuf_allocs allocs = udmabuf_test_allocs();
 	unsigned long addr;
 
 	addr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
@@ -419,6 +423,7 @@ static void ioctl_list_items_unreadable_test(struct kunit *test)
 					      sizeof(head)));
 	KUNIT_EXPECT_EQ(test, -EFAULT,
 			udmabuf_ioctl(NULL, UDMABUF_CREATE_LIST, addr));
+	udmabuf_test_expect_allocs(test, &allocs);
 }
 
 /* No items, or more than list_limit: refused before anything is read. */
