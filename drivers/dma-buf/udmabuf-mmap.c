@@ -135,15 +135,25 @@ static bool udmabuf_block_is_leaf(struct vm_area_struct *vma,
 /*
  * Whether the block at @addr, a PMD boundary, is a leaf block; if it is,
  * @frames is started at its first page and *@pfn is that page's frame.
+ * A leaf block's first frame is aligned as its address: the frame of one
+ * page rules out most blocks before their run (up to a PMD's pages, one
+ * slice each for 4 KiB folios) is walked.
  */
 static bool udmabuf_leaf_block_at(struct vm_area_struct *vma,
 				  unsigned long addr,
 				  struct udmabuf_frame_iter *frames,
 				  unsigned long *pfn)
 {
+	const struct udmabuf *ubuf = vma->vm_private_data;
+	struct udmabuf_pfn_run first;
 	pgoff_t len;
 
 	if (addr < vma->vm_start || addr + PMD_SIZE > vma->vm_end)
+		return false;
+	udmabuf_pfn_run_start(&first, &ubuf->slices, vma->vm_pgoff +
+			      ((addr - vma->vm_start) >> PAGE_SHIFT), 1, 1);
+	if (!udmabuf_pfn_run_next(&first, pfn, &len) ||
+	    !IS_ALIGNED(*pfn, PMD_SIZE >> PAGE_SHIFT))
 		return false;
 	udmabuf_frames_at(frames, vma, addr, PMD_SIZE >> PAGE_SHIFT);
 	return udmabuf_frame_iter_peek(frames, pfn, &len) &&
