@@ -135,14 +135,32 @@ static bool udmabuf_block_is_leaf(struct vm_area_struct *vma,
 /*
  * Whether the block at @addr, a PMD boundary, is a leaf block; if it is,
  * @frames is started at its first page and *@pfn is that page's frame.
- * A leaf block's first frame is aligned as its address: the frame of one
- * page rules out most blocks before their run (up to a PMD's pages, one
- * slice each for 4 KiB folios) is walked.
  */
 static bool udmabuf_leaf_block_at(struct vm_area_struct *vma,
 				  unsigned long addr,
 				  struct udmabuf_frame_iter *frames,
 				  unsigned long *pfn)
+{
+	pgoff_t len;
+
+	if (addr < vma->vm_start || addr + PMD_SIZE > vma->vm_end)
+		return false;
+	udmabuf_frames_at(frames, vma, addr, PMD_SIZE >> PAGE_SHIFT);
+	return udmabuf_frame_iter_peek(frames, pfn, &len) &&
+	       udmabuf_block_is_leaf(vma, addr, *pfn, len);
+}
+
+/*
+ * udmabuf_leaf_block_at() for the fault's walks, which ask it of blocks
+ * that are mostly not leaf blocks: a leaf block's first frame is aligned
+ * as its address, so the frame of one page rules out most blocks before
+ * their run (up to a PMD's pages, a slice each for 4 KiB folios) is
+ * walked.
+ */
+static bool udmabuf_fault_leaf_block_at(struct vm_area_struct *vma,
+					unsigned long addr,
+					struct udmabuf_frame_iter *frames,
+					unsigned long *pfn)
 {
 	const struct udmabuf *ubuf = vma->vm_private_data;
 	struct udmabuf_pfn_run first;
@@ -152,12 +170,9 @@ static bool udmabuf_leaf_block_at(struct vm_area_struct *vma,
 		return false;
 	udmabuf_pfn_run_start(&first, &ubuf->slices, vma->vm_pgoff +
 			      ((addr - vma->vm_start) >> PAGE_SHIFT), 1, 1);
-	if (!udmabuf_pfn_run_next(&first, pfn, &len) ||
-	    !IS_ALIGNED(*pfn, PMD_SIZE >> PAGE_SHIFT))
-		return false;
-	udmabuf_frames_at(frames, vma, addr, PMD_SIZE >> PAGE_SHIFT);
-	return udmabuf_frame_iter_peek(frames, pfn, &len) &&
-	       udmabuf_block_is_leaf(vma, addr, *pfn, len);
+	return udmabuf_pfn_run_next(&first, pfn, &len) &&
+	       IS_ALIGNED(*pfn, PMD_SIZE >> PAGE_SHIFT) &&
+	       udmabuf_leaf_block_at(vma, addr, frames, pfn);
 }
 
 /*
@@ -172,8 +187,8 @@ static bool udmabuf_skip_leaf_block(struct vm_area_struct *vma,
 	struct udmabuf_frame_iter block;
 	unsigned long pfn;
 
-	if (!udmabuf_leaf_block_at(vma, ALIGN_DOWN(addr, PMD_SIZE), &block,
-				   &pfn))
+	if (!udmabuf_fault_leaf_block_at(vma, ALIGN_DOWN(addr, PMD_SIZE),
+					 &block, &pfn))
 		return false;
 	udmabuf_frame_iter_skip(frames, count);
 	return true;
@@ -190,7 +205,7 @@ static bool udmabuf_map_leaf_block(struct vm_area_struct *vma,
 	struct udmabuf_frame_iter frames;
 	unsigned long pfn;
 
-	if (!udmabuf_leaf_block_at(vma, block, &frames, &pfn))
+	if (!udmabuf_fault_leaf_block_at(vma, block, &frames, &pfn))
 		return false;
 	udmabuf_insert_ptes(vma, block, PMD_SIZE >> PAGE_SHIFT, &frames);
 	return true;
