@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * udmabuf: mmap of a buffer. The buffer's memory is pinned for its whole
- * life, so a fault maps its page and then, as a best effort, the rest of
- * the VMA: with PTEs filled a page table at a time, and where the
- * architecture maps PFNs with PMD leaves, with a leaf for each PMD-sized
- * block of contiguous, aligned frames (from the huge fault handler).
+ * life, so a fault maps its page and then, as a best effort, a window of
+ * pages around it that doubles with each fault: with PTEs filled a page
+ * table at a time, and where the architecture maps PFNs with PMD leaves,
+ * with a leaf for each PMD-sized block of contiguous, aligned frames (from
+ * the huge fault handler).
  */
 
 #include <kunit/static_stub.h>
@@ -16,6 +17,15 @@
 #include <linux/sched/signal.h>
 
 #include "udmabuf.h"
+
+/*
+ * The window of a mapping's first fault: the block of 16 pages around the
+ * faulting page, counted from the VMA's start. Each further fault maps a window twice the last
+ * one's, so a touch of n pages in order takes about log2(n / 16) faults;
+ * no window needs to be longer than the longest buffer.
+ */
+#define UDMABUF_FIRST_WINDOW_ORDER	4
+#define UDMABUF_MAX_WINDOW_ORDER	ilog2(UDMABUF_MAX_PAGES)
 
 /* What udmabuf_set_pte() needs: the VMA, and where its frames come from. */
 struct udmabuf_pte_fill {
@@ -122,22 +132,6 @@ static bool udmabuf_block_is_leaf(struct vm_area_struct *vma,
 	       PMD_ORDER;
 }
 
-/* If the block at @addr is a leaf block, step @frames over its @count. */
-static bool udmabuf_skip_leaf_block(struct vm_area_struct *vma,
-				    unsigned long addr,
-				    struct udmabuf_frame_iter *frames,
-				    pgoff_t count)
-{
-	unsigned long pfn;
-	pgoff_t len;
-
-	if (!udmabuf_frame_iter_peek(frames, &pfn, &len) ||
-	    !udmabuf_block_is_leaf(vma, addr, pfn, len))
-		return false;
-	udmabuf_frame_iter_skip(frames, count);
-	return true;
-}
-
 /*
  * Whether the block at @addr, a PMD boundary, is a leaf block; if it is,
  * @frames is started at its first page and *@pfn is that page's frame.
@@ -157,6 +151,50 @@ static bool udmabuf_leaf_block_at(struct vm_area_struct *vma,
 }
 
 /*
+ * udmabuf_leaf_block_at() for the fault's walks, which ask it of blocks
+ * that are mostly not leaf blocks: a leaf block's first frame is aligned
+ * as its address, so the frame of one page rules out most blocks before
+ * their run (up to a PMD's pages, a slice each for 4 KiB folios) is
+ * walked.
+ */
+static bool udmabuf_fault_leaf_block_at(struct vm_area_struct *vma,
+					unsigned long addr,
+					struct udmabuf_frame_iter *frames,
+					unsigned long *pfn)
+{
+	const struct udmabuf *ubuf = vma->vm_private_data;
+	struct udmabuf_pfn_run first;
+	pgoff_t len;
+
+	if (addr < vma->vm_start || addr + PMD_SIZE > vma->vm_end)
+		return false;
+	udmabuf_pfn_run_start(&first, &ubuf->slices, vma->vm_pgoff +
+			      ((addr - vma->vm_start) >> PAGE_SHIFT), 1, 1);
+	return udmabuf_pfn_run_next(&first, pfn, &len) &&
+	       IS_ALIGNED(*pfn, PMD_SIZE >> PAGE_SHIFT) &&
+	       udmabuf_leaf_block_at(vma, addr, frames, pfn);
+}
+
+/*
+ * If the page at @addr lies in a leaf block, step @frames over the @count
+ * pages from there: whatever the window, the block as a whole decides.
+ */
+static bool udmabuf_skip_leaf_block(struct vm_area_struct *vma,
+				    unsigned long addr,
+				    struct udmabuf_frame_iter *frames,
+				    pgoff_t count)
+{
+	struct udmabuf_frame_iter block;
+	unsigned long pfn;
+
+	if (!udmabuf_fault_leaf_block_at(vma, ALIGN_DOWN(addr, PMD_SIZE),
+					 &block, &pfn))
+		return false;
+	udmabuf_frame_iter_skip(frames, count);
+	return true;
+}
+
+/*
  * If the block at @block, a PMD boundary, is a leaf block, map its pages
  * with PTEs (its PMD entry is a page table by now: huge entries were
  * refused, or a write found the leaf read-only) and say so.
@@ -167,7 +205,7 @@ static bool udmabuf_map_leaf_block(struct vm_area_struct *vma,
 	struct udmabuf_frame_iter frames;
 	unsigned long pfn;
 
-	if (!udmabuf_leaf_block_at(vma, block, &frames, &pfn))
+	if (!udmabuf_fault_leaf_block_at(vma, block, &frames, &pfn))
 		return false;
 	udmabuf_insert_ptes(vma, block, PMD_SIZE >> PAGE_SHIFT, &frames);
 	return true;
@@ -243,25 +281,26 @@ static vm_fault_t udmabuf_fault_table(struct vm_fault *vmf)
 #endif
 
 /*
- * Map every page of the VMA outside leaf blocks with PTEs, a PMD's range
- * at a time, the leaf blocks being the huge fault handler's. A resched
- * point and a fatal-signal check come at each PMD boundary, so a buffer of
- * gigabytes does not hold the CPU, however its runs are cut. A stretch
- * that cannot be mapped ends the walk: it and those after it are left for
- * later faults.
+ * Map every page from @start to @end of @vma outside leaf blocks with PTEs,
+ * a PMD's range at a time, the leaf blocks being the huge fault handler's.
+ * A resched point and a fatal-signal check come at each PMD boundary, so a
+ * window of gigabytes does not hold the CPU, however its runs are cut. A
+ * stretch that cannot be mapped ends the walk: it and those after it are
+ * left for later faults.
  */
-static void udmabuf_prefault(struct vm_area_struct *vma)
+static void udmabuf_prefault(struct vm_area_struct *vma, unsigned long start,
+			     unsigned long end)
 {
 	const struct udmabuf *ubuf = vma->vm_private_data;
-	unsigned long addr = vma->vm_start, pfn;
+	unsigned long addr = start, pfn;
 	struct udmabuf_frame_iter frames;
 	pgoff_t count, len;
 
-	udmabuf_frame_iter_start(&frames, &ubuf->slices, vma->vm_pgoff,
-				 vma_pages(vma));
-	while (addr < vma->vm_end &&
-	       udmabuf_frame_iter_peek(&frames, &pfn, &len)) {
-		count = udmabuf_pages_to_boundary(addr, vma->vm_end);
+	udmabuf_frame_iter_start(&frames, &ubuf->slices, vma->vm_pgoff +
+				 ((start - vma->vm_start) >> PAGE_SHIFT),
+				 (end - start) >> PAGE_SHIFT);
+	while (addr < end && udmabuf_frame_iter_peek(&frames, &pfn, &len)) {
+		count = udmabuf_pages_to_boundary(addr, end);
 		if (!udmabuf_skip_leaf_block(vma, addr, &frames, count) &&
 		    udmabuf_insert_ptes(vma, addr, count, &frames))
 			return;
@@ -273,25 +312,52 @@ static void udmabuf_prefault(struct vm_area_struct *vma)
 }
 
 /*
+ * The window of the fault at @addr: from the block of the first window's
+ * size that holds @addr (counted from the VMA's start), 2^order pages on,
+ * cut to the VMA. The order comes from the
+ * buffer's hint, which the fault raises for the next one: a touch from the
+ * start to the end of a mapping maps each page once, in a window twice
+ * as long as the one before.
+ */
+static void udmabuf_map_window(struct vm_area_struct *vma, unsigned long addr)
+{
+	struct udmabuf *ubuf = vma->vm_private_data;
+	unsigned int order = clamp_t(unsigned int, READ_ONCE(ubuf->fault_order),
+				     UDMABUF_FIRST_WINDOW_ORDER,
+				     UDMABUF_MAX_WINDOW_ORDER);
+	unsigned long size = PAGE_SIZE << order;
+	unsigned long start, end;
+
+	WRITE_ONCE(ubuf->fault_order,
+		   min_t(unsigned int, order + 1, UDMABUF_MAX_WINDOW_ORDER));
+	start = vma->vm_start + ALIGN_DOWN(addr - vma->vm_start,
+					   PAGE_SIZE << UDMABUF_FIRST_WINDOW_ORDER);
+	end = vma->vm_end - start > size ? start + size : vma->vm_end;
+	udmabuf_prefault(vma, start, end);
+}
+
+/*
  * After the faulting page, the rest: inside a leaf block, that block's
- * pages only; elsewhere every page of the VMA outside leaf blocks.
+ * pages only; elsewhere the fault's window outside leaf blocks.
  */
 static void udmabuf_map_around(struct vm_area_struct *vma, unsigned long addr)
 {
 	if (!udmabuf_map_leaf_block(vma, ALIGN_DOWN(addr, PMD_SIZE)))
-		udmabuf_prefault(vma);
+		udmabuf_map_window(vma, addr);
 }
 
 /*
  * The buffer's memory is pinned for its whole life, so there is nothing to
- * fault in lazily. The first fault maps the faulting page, then the rest of
- * the VMA outside leaf blocks as a best effort: touching all of it costs
- * one fault instead of one per page, and only the faulting page can fail
- * the access. A fault inside a leaf block comes here where huge entries
- * are refused (MADV_NOHUGEPAGE, PR_SET_THP_DISABLE), where a write found
- * the block's leaf read-only, or after a racing fault: it maps that
- * block's pages, the PMD entry being a page table by then, and leaves the
- * other leaf blocks to their own faults.
+ * fault in lazily. A fault maps the faulting page, then the pages of its
+ * window outside leaf blocks as a best effort: the first fault of a
+ * mapping costs about what one page's does, touching all of it takes a
+ * number of faults that grows with the logarithm of its size, page tables
+ * are built only where a window reached, and only the faulting page can
+ * fail the access. A fault inside a leaf block comes here where huge
+ * entries are refused (MADV_NOHUGEPAGE, PR_SET_THP_DISABLE), where a
+ * write found the block's leaf read-only, or after a racing fault: it
+ * maps that block's pages, the PMD entry being a page table by then, and
+ * leaves the other leaf blocks to their own faults.
  */
 static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 {
@@ -330,7 +396,8 @@ static const struct vm_operations_struct udmabuf_vm_ops = {
  * @dmabuf: the buffer's dma-buf
  * @vma: the new VMA, inside the buffer (the dma-buf core checks it)
  *
- * The pages are mapped by the fault handlers. The dma-buf file has no
+ * The pages are mapped by the fault handlers, the next fault's window set
+ * to the first one's. The dma-buf file has no
  * get_unmapped_area(), so the kernel places a mapping page-aligned only,
  * and huge entries fit only where the address is as aligned as the
  * frames. A caller that wants them maps at a 2 MiB boundary it reserved::
@@ -349,5 +416,7 @@ int udmabuf_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
 	vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &udmabuf_vm_ops;
 	vma->vm_private_data = dmabuf->priv;
+	WRITE_ONCE(((struct udmabuf *)dmabuf->priv)->fault_order,
+		   UDMABUF_FIRST_WINDOW_ORDER);
 	return 0;
 }

@@ -9,6 +9,7 @@
 
 #include <kunit/static_stub.h>
 #include <kunit/visibility.h>
+#include <linux/types.h> /* first: linux/falloc.h needs it */
 #include <linux/falloc.h>
 #include <linux/file.h>
 #include <linux/fs.h>

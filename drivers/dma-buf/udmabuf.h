@@ -39,6 +39,11 @@ struct vm_area_struct;
  *	syncs; made by the first begin, kept (unmapped) until release
  * @cpu_begun: a CPU access bracket has begun once, so an end is valid
  * @cpu_sgt_lock: serialises the buffer's CPU access brackets
+ * @fault_order: the order of the window of pages the next fault on a
+ *	mapping of the buffer maps around its page; each mmap() sets it to
+ *	the first window's, each such fault raises it. A hint shared by all
+ *	the buffer's mappings, read and written without a lock: a race only
+ *	makes a window smaller or larger than it would have been.
  */
 struct udmabuf {
 	struct udmabuf_slices slices;
@@ -46,6 +51,7 @@ struct udmabuf {
 	struct sg_table *cpu_sgt;
 	bool cpu_begun;
 	struct mutex cpu_sgt_lock; /* guards cpu_sgt and cpu_begun */
+	unsigned int fault_order;
 };
 
 /* udmabuf-pin.c */

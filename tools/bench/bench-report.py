@@ -22,7 +22,7 @@ import sys
 from collections import defaultdict
 
 FIELDS = ["create_us", "touch_us", "faults", "release_us", "memfree_kb",
-          "slab_kb", "vmalloc_kb", "first_us", "pte_kb"]
+          "slab_kb", "vmalloc_kb", "first_us", "pte_kb", "first_pte_kb"]
 
 
 def read(paths, memfd_rows=None):
@@ -35,6 +35,7 @@ def read(paths, memfd_rows=None):
                     p = line.split(",")
                     rows.append({"backing": p[1], "size_mb": int(p[2]),
                                  "items": int(p[3]), "rep": int(p[4]),
+                                 **dict.fromkeys(FIELDS),
                                  **{k: float(v) for k, v in
                                     zip(FIELDS, p[5:])}})
                 elif line.startswith("BENCH-MEMFD,") and \
@@ -51,7 +52,8 @@ def group(rows):
     g = defaultdict(lambda: defaultdict(list))
     for r in rows:
         for k in FIELDS:
-            g[(r["backing"], r["size_mb"], r["items"])][k].append(r[k])
+            if r[k] is not None:
+                g[(r["backing"], r["size_mb"], r["items"])][k].append(r[k])
     return g
 
 
@@ -72,7 +74,8 @@ def main(out, *specs):
             for r in rows:
                 f.write(",".join([name, r["backing"], str(r["size_mb"]),
                                   str(r["items"]), str(r["rep"])] +
-                                 [fmt(r[k]) for k in FIELDS]) + "\n")
+                                 [fmt(r[k]) if r[k] is not None else ""
+                                  for k in FIELDS]) + "\n")
     ours, stock = group(runs.get("ours", [])), group(runs.get("stock", []))
     base = group(runs["base"]) if runs.get("base") else None
     # Columns: the drivers, stock first; then the ratios of their medians.
@@ -84,7 +87,8 @@ def main(out, *specs):
                ("first_us", "mmap+first byte (us)"),
                ("touch_us", "mmap+touch (us)"),
                ("faults", "faults"), ("release_us", "release (us)"),
-               ("pte_kb", "page tables of the mapping (KiB)"),
+               ("first_pte_kb", "page tables after the first byte (KiB)"),
+               ("pte_kb", "page tables after the touch (KiB)"),
                ("memfree_kb", "MemFree drop at create (KiB)")]
     keys = set().union(*(g for _, g in drivers))
     for backing in sorted({k[0] for k in keys}):
@@ -114,8 +118,43 @@ def main(out, *specs):
                                  else "-")
                 print(f"| {key[1]} MiB | {key[2]} | {label} | " +
                       " | ".join(cells) + " |")
+    first_byte_table(drivers, ratios)
     memfd_table(memfd, ours)
     plot(out, drivers)
+
+
+def first_byte_table(drivers, ratios):
+    """Per shape: the first byte, a full touch and their page tables."""
+    keys = sorted(set().union(*(g for _, g in drivers)))
+    names = "/".join(n for n, _ in drivers)
+
+    def med(g, key, m):
+        v = g.get(key, {}).get(m)
+        return statistics.median(v) if v else None
+
+    def cells(key, m, ratio):
+        meds = {n: med(g, key, m) for n, g in drivers}
+        out = " / ".join(("-" if v is None else fmt(v) if ratio else
+                          f"{v:.0f}") for v in meds.values())
+        if ratio:
+            out += " (" + ", ".join(
+                f"{meds[a] / meds[b]:.3g}" if meds[a] is not None and
+                meds[b] else "-" for a, b in ratios) + ")"
+        return out
+
+    print(f"\n### first byte and full touch, medians ({names}; ratios "
+          + ", ".join(f"{a}/{b}" for a, b in ratios) + ")\n")
+    print("| backing | size | items | mmap+first byte | mmap+touch | "
+          "faults per full touch | page tables after first byte (KiB) | "
+          "page tables after touch (KiB) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for key in keys:
+        print(f"| {key[0]} | {key[1]} MiB | {key[2]} | "
+              f"{cells(key, 'first_us', True)} | "
+              f"{cells(key, 'touch_us', True)} | "
+              f"{cells(key, 'faults', False)} | "
+              f"{cells(key, 'first_pte_kb', False)} | "
+              f"{cells(key, 'pte_kb', False)} |")
 
 
 def memfd_table(memfd, ours):

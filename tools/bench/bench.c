@@ -5,10 +5,10 @@
  * plus a read of one byte in the middle (the first byte), mmap plus a touch
  * of every page (and counts the faults), and close; it reads
  * MemFree/Slab/VmallocUsed around the create as a cross-check of the
- * driver's memory, and VmPTE around the touch for the page tables the
- * mapping costs. One CSV line per repetition:
+ * driver's memory, and VmPTE around the first byte and around the touch
+ * for the page tables each built. One CSV line per repetition:
  *   BENCH,backing,size_mb,shape,rep,create_us,touch_us,faults,release_us,
- *        memfree_kb,slab_kb,vmalloc_kb,first_us,pte_kb
+ *        memfree_kb,slab_kb,vmalloc_kb,first_us,pte_kb,first_pte_kb
  * Buffers are mapped one page past a 2 MiB boundary, where no huge entry
  * fits (a plain mmap() lands anywhere), except for the backings named
  * -aligned: those are mapped at a 2 MiB boundary, as a caller that wants
@@ -107,7 +107,7 @@ static int run(int dev, const struct backing_kind *b, size_t size_mb,
 		long free0 = meminfo_kb("MemFree"), slab0 = meminfo_kb("Slab");
 		long vm0 = meminfo_kb("VmallocUsed"), faults;
 		double t0, create_us, first_us, touch_us, release_us;
-		long free1, slab1, vm1, pte0, pte_kb;
+		long free1, slab1, vm1, pte0, pte_kb, first_pte_kb;
 		size_t skew;
 		uint8_t *buf;
 		int fd;
@@ -127,6 +127,7 @@ static int run(int dev, const struct backing_kind *b, size_t size_mb,
 		vm1 = meminfo_kb("VmallocUsed");
 
 		skew = b->aligned ? 0 : SZ_4K;
+		pte0 = page_table_kb();
 		t0 = now_us();
 		buf = mmap_2m_skew(fd, size, 0, PROT_READ, skew);
 		if (buf == MAP_FAILED) {
@@ -138,6 +139,7 @@ static int run(int dev, const struct backing_kind *b, size_t size_mb,
 		}
 		(void)__atomic_load_n(buf + size / 2, __ATOMIC_RELAXED);
 		first_us = now_us() - t0;
+		first_pte_kb = page_table_kb() - pte0;
 		munmap(buf, size);
 
 		pte0 = page_table_kb();
@@ -154,10 +156,10 @@ static int run(int dev, const struct backing_kind *b, size_t size_mb,
 		close(fd);
 		release_us = now_us() - t0;
 
-		printf("BENCH,%s,%zu,%u,%d,%.0f,%.0f,%ld,%.0f,%ld,%ld,%ld,%.0f,%ld\n",
+		printf("BENCH,%s,%zu,%u,%d,%.0f,%.0f,%ld,%.0f,%ld,%ld,%ld,%.0f,%ld,%ld\n",
 		       b->name, size_mb, items, rep, create_us, touch_us,
 		       faults, release_us, free0 - free1, slab1 - slab0,
-		       vm1 - vm0, first_us, pte_kb);
+		       vm1 - vm0, first_us, pte_kb, first_pte_kb);
 		if (b->aligned)
 			time_memfd_touch(memfd, b, size_mb, rep);
 		fflush(stdout);

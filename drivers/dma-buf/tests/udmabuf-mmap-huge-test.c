@@ -193,10 +193,11 @@ KUNIT_ARRAY_PARAM(huge_backing, huge_backings, huge_backing_desc);
  * it with one PMD leaf and nothing else; a fault on another page maps it
  * and every page outside the folios with PTEs. Every page shows its own
  * frame, and no reference is taken. Half a PMD unmapped splits it: the
- * rest reads right after one more fault, and a refault where huge entries
- * are refused steps over the leaf left. The same buffer mapped one page
- * off the alignment gets PTEs only, in one fault, and a folio whose PMD
- * place a page table holds already gets PTEs too.
+ * rest reads right after more faults, and a refault where huge entries
+ * are refused maps the pages past the leaf left. The same buffer mapped
+ * one page off the alignment gets PTEs only, in a window per fault that
+ * doubles from 16 pages, and a folio whose PMD place a page table holds
+ * already gets PTEs too.
  */
 static void huge_mapping_test(struct kunit *test)
 {
@@ -252,14 +253,21 @@ static void huge_mapping_test(struct kunit *test)
 	expect_unmapped(test, addr);
 	expect_unmapped(test, addr + PAGE_SIZE);
 	expect_unmapped(test, addr + len - PAGE_SIZE);
-	/* Page 0 maps it and the last five; the first folio faults alone. */
-	expect_user_bytes(test, addr, want, len, 2);
+	/*
+	 * Page 0 maps its window of 16 pages, stepping over the first leaf
+	 * block, which faults alone; the last five pages fault once more.
+	 */
+	expect_user_bytes(test, addr, want, len, 3);
 	expect_mapping(test, addr, pfns, nr_pages, 1, 1 + 2 * HUGE_PAGES);
 	udmabuf_test_expect_pins(test, memfd, pinned, NULL);
 
-	/* Unmap the second half of the first PMD. */
+	/*
+	 * Unmap the second half of the first PMD. The 257 pages left before
+	 * it take the windows of the buffer's fourth to sixth fault: 64 pages
+	 * from page 0, then 128 and 256.
+	 */
 	vm_munmap(addr + PAGE_SIZE + SZ_1M, SZ_1M);
-	expect_user_bytes(test, addr, want, PAGE_SIZE + SZ_1M, 1);
+	expect_user_bytes(test, addr, want, PAGE_SIZE + SZ_1M, 3);
 	expect_mapping(test, addr, pfns, 1 + HUGE_PAGES / 2, 0, 0);
 	expect_user_bytes(test, addr + PAGE_SIZE + SZ_2M,
 			  want + PAGE_SIZE + SZ_2M, len - PAGE_SIZE - SZ_2M, 0);
@@ -268,8 +276,8 @@ static void huge_mapping_test(struct kunit *test)
 
 	/*
 	 * Huge entries refused from now on, and the last five pages zapped:
-	 * the refault maps them and steps over the PMD leaf left in place,
-	 * in one fault.
+	 * the refault maps them, past the PMD leaf left in place, in one
+	 * fault.
 	 */
 	refuse_huge_and_zap(test, addr + PAGE_SIZE + 2 * SZ_2M, 5);
 	expect_user_bytes(test, addr + PAGE_SIZE + SZ_2M,
@@ -282,7 +290,8 @@ static void huge_mapping_test(struct kunit *test)
 	addr = kunit_vm_mmap(test, dmabuf->file, aligned, len,
 			     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, 0);
 	KUNIT_ASSERT_EQ(test, addr, aligned);
-	expect_user_bytes(test, addr, want, len, 1);
+	/* 16 + 32 + 64 + 128 + 256 + 512 pages, then the last 22. */
+	expect_user_bytes(test, addr, want, len, 7);
 	expect_mapping(test, addr, pfns, nr_pages, 0, 0);
 	vm_munmap(addr, len);
 
@@ -291,7 +300,8 @@ static void huge_mapping_test(struct kunit *test)
 	 * (as .fault does where huge entries are refused) leaves a PTE table
 	 * in that PMD's place and fills it, and only it: that folio gets
 	 * PTEs; the second a PMD leaf on its own fault, and the pages around
-	 * them PTEs on theirs.
+	 * them PTEs on theirs: page 0's window steps over the first block,
+	 * the last five pages fault apart.
 	 */
 	addr = kunit_vm_mmap(test, dmabuf->file, aligned - PAGE_SIZE, len,
 			     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, 0);
@@ -299,7 +309,7 @@ static void huge_mapping_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, 0,
 			udmabuf_test_call_fault(addr + 6 * PAGE_SIZE));
 	expect_mapping(test, addr + PAGE_SIZE, pfns + 1, HUGE_PAGES, 0, 0);
-	expect_user_bytes(test, addr, want, len, 2);
+	expect_user_bytes(test, addr, want, len, 3);
 	expect_mapping(test, addr, pfns, nr_pages, 1 + HUGE_PAGES,
 		       1 + 2 * HUGE_PAGES);
 	vm_munmap(area, len + 2 * SZ_2M);

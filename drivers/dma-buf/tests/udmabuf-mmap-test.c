@@ -44,8 +44,12 @@ static void map_whole_memfd(struct kunit *test, u32 nr,
 	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(mb->addr));
 }
 
-/* Read every page through a shared mapping: one fault for all of them. */
-static void mmap_reads_all_pages_in_one_fault_test(struct kunit *test)
+/*
+ * Read every page through a shared mapping, in order: the first fault maps
+ * pages 0 to 15, the second 16 to 47, the third 48 on; no other page
+ * faults, and every page reads as the memfd has it.
+ */
+static void mmap_reads_all_pages_in_growing_windows_test(struct kunit *test)
 {
 	const u32 nr = 64;
 	struct mapped_buffer mb;
@@ -57,16 +61,57 @@ static void mmap_reads_all_pages_in_one_fault_test(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, got);
 	map_whole_memfd(test, nr, &mb);
 
-	faults = current->min_flt + current->maj_flt;
 	for (i = 0; i < nr; i++) {
+		faults = current->min_flt + current->maj_flt;
 		KUNIT_ASSERT_EQ(test, 0,
 				copy_from_user(got, (void __user *)mb.addr +
 					       i * PAGE_SIZE, PAGE_SIZE));
+		KUNIT_EXPECT_EQ_MSG(test,
+				    current->min_flt + current->maj_flt - faults,
+				    i == 0 || i == 16 || i == 48 ? 1 : 0,
+				    "page %u", i);
 		udmabuf_test_expect_bytes(test, got,
 					  mb.expected + i * PAGE_SIZE,
 					  PAGE_SIZE);
 	}
+	vm_munmap(mb.addr, mb.dmabuf->size);
+}
+
+/*
+ * The first fault maps its window only: the 16 pages from page 688 for a
+ * fault on page 700, wherever the VMA lies. The pages on either side of
+ * it fault, each mapping a window twice as long from its own block.
+ */
+static void first_fault_maps_its_window_test(struct kunit *test)
+{
+	struct mapped_buffer mb;
+	unsigned long faults;
+	u8 *got;
+	u32 i;
+
+	got = kunit_kmalloc(test, PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, got);
+	map_whole_memfd(test, 1024, &mb);
+	KUNIT_EXPECT_EQ(test, 0,
+			udmabuf_test_call_fault(mb.addr + 700 * PAGE_SIZE));
+
+	faults = current->min_flt + current->maj_flt;
+	for (i = 688; i < 704; i++)
+		KUNIT_ASSERT_EQ(test, 0,
+				copy_from_user(got, (void __user *)mb.addr +
+					       i * PAGE_SIZE, PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt, faults);
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr +
+						687 * PAGE_SIZE, PAGE_SIZE));
 	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
+	udmabuf_test_expect_bytes(test, got, mb.expected + 687 * PAGE_SIZE,
+				  PAGE_SIZE);
+	/* Page 687's window: the 32 pages from 672, up to 704. */
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr +
+						704 * PAGE_SIZE, PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 2);
+	udmabuf_test_expect_bytes(test, got, mb.expected + 704 * PAGE_SIZE,
+				  PAGE_SIZE);
 	vm_munmap(mb.addr, mb.dmabuf->size);
 }
 
@@ -153,10 +198,12 @@ static int insert_ptes_fail_at_addr(struct vm_area_struct *vma,
 }
 
 /*
- * The faulting page is mapped first; the rest is a best effort. With the
- * VMA's first page failing to map, a fault on page 700 still succeeds
- * and the prefault stops; the next access faults once more and maps the
- * rest: every byte reads right, in two faults for 1,024 pages.
+ * The faulting page is mapped first; the rest of its window is a best
+ * effort. With the window's first page (688) failing to map, a fault on
+ * page 700 still succeeds and maps nothing else; page 701 faults once
+ * more and maps the 32 pages from 688 on, and a read of the whole buffer
+ * from page 0 then takes the windows of 64, 128, 256, 512 and 1,024 pages
+ * (the last cut to the VMA): every byte reads right.
  */
 static void fault_maps_faulting_page_first_test(struct kunit *test)
 {
@@ -166,23 +213,27 @@ static void fault_maps_faulting_page_first_test(struct kunit *test)
 
 	map_whole_memfd(test, 1024, &mb);
 	got = udmabuf_test_kvmalloc(test, mb.dmabuf->size);
-	insert_fail_addr = mb.addr;
+	insert_fail_addr = mb.addr + 688 * PAGE_SIZE;
 	kunit_activate_static_stub(test, udmabuf_insert_ptes,
 				   insert_ptes_fail_at_addr);
 	KUNIT_EXPECT_EQ(test, 0,
 			udmabuf_test_call_fault(mb.addr + 700 * PAGE_SIZE));
 	kunit_deactivate_static_stub(test, udmabuf_insert_ptes);
 
-	/* Page 700 needs no fault; page 0 and the rest one more. */
+	/* Page 700 needs no fault; page 701 one. */
 	faults = current->min_flt + current->maj_flt;
 	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr +
 						700 * PAGE_SIZE, PAGE_SIZE));
 	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt, faults);
 	udmabuf_test_expect_bytes(test, got, mb.expected + 700 * PAGE_SIZE,
 				  PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr +
+						701 * PAGE_SIZE, PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
+	faults = current->min_flt + current->maj_flt;
 	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr,
 						mb.dmabuf->size));
-	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 5);
 	udmabuf_test_expect_bytes(test, got, mb.expected, mb.dmabuf->size);
 	vm_munmap(mb.addr, mb.dmabuf->size);
 }
@@ -227,8 +278,9 @@ static void insert_ptes_past_frames_test(struct kunit *test)
 /*
  * A fatal signal (the OOM killer's, say, while pinning a huge sparse
  * memfd) ends a create before its next pin batch, with nothing left
- * pinned, and ends a prefault after its first run: the faulting page is
- * mapped, the rest faults later.
+ * pinned, and ends a window after its first PMD range: the faulting page
+ * is mapped, the rest of a window over the whole VMA (4 MiB, so at least
+ * two PMD ranges) faults once more.
  */
 static void fatal_signal_stops_pin_and_prefault_test(struct kunit *test)
 {
@@ -242,6 +294,7 @@ static void fatal_signal_stops_pin_and_prefault_test(struct kunit *test)
 	before = udmabuf_test_folio_counts(test, mb.memfd);
 	got = udmabuf_test_kvmalloc(test, mb.dmabuf->size);
 
+	((struct udmabuf *)mb.dmabuf->priv)->fault_order = 10;
 	udmabuf_test_raise_fatal_signal();
 	err = PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(&mb.item, 1));
 	ret = udmabuf_test_call_fault(mb.addr);
@@ -387,7 +440,8 @@ static void core_fault_allocation_failure_at_each_point_test(struct kunit *test)
 }
 
 static struct kunit_case udmabuf_mmap_cases[] = {
-	KUNIT_CASE(mmap_reads_all_pages_in_one_fault_test),
+	KUNIT_CASE(mmap_reads_all_pages_in_growing_windows_test),
+	KUNIT_CASE(first_fault_maps_its_window_test),
 	KUNIT_CASE(mmap_at_offset_test),
 	KUNIT_CASE(mmap_writes_reach_memfd_test),
 	KUNIT_CASE(mmap_private_refused_test),

@@ -392,8 +392,12 @@ TEST_F(udmabuf, hugetlb_items_inside_huge_folios)
 	close(memfd);
 }
 
-/* Touching every page of a 4 MiB mapping: at most one fault. */
-TEST_F(udmabuf, one_fault_touches_all)
+/*
+ * Touching every page of a 4 MiB mapping in order: seven faults, each
+ * mapping a window twice as long as the last, from 16 pages (16 + 32 +
+ * ... + 512 = 1,008 pages, then the last 16).
+ */
+TEST_F(udmabuf, faults_double_their_windows)
 {
 	size_t size = 4 << 20;
 	int memfd = patterned_memfd(size, 0, 3), fd;
@@ -409,8 +413,52 @@ TEST_F(udmabuf, one_fault_touches_all)
 	faults = minor_faults();
 	touch_pages(p, size);
 	faults = minor_faults() - faults;
-	EXPECT_GE(1, faults) TH_LOG("%ld faults for %zu pages", faults,
+	EXPECT_EQ(7, faults) TH_LOG("%ld faults for %zu pages", faults,
 				    size / PAGE);
+	EXPECT_EQ(size, pattern_check(p, 3, 0, size));
+	munmap(p, size);
+	close(fd);
+	close(memfd);
+}
+
+/*
+ * A byte read in the middle of a 64 MiB mapping maps the 16 pages of its
+ * window, 8,192 to 8,207: reading them takes no fault, page 8,208 and page
+ * 8,191 take one each. One page table is built, not the 32 of the whole
+ * mapping (VmPTE rises by 4 kB, plus at most a PMD table and a PUD table).
+ * /proc/self/pagemap shows no page of a VM_PFNMAP mapping: faults tell.
+ */
+TEST_F(udmabuf, first_byte_maps_its_window)
+{
+	size_t size = 64 << 20, mid = 8192;
+	int memfd = patterned_memfd(size, 0, 5), fd;
+	long pte_kb, faults[3];
+	uint8_t *p;
+
+	ASSERT_LE(0, memfd);
+	fd = udmabuf_create1(self->dev, memfd, 0, size, 0);
+	ASSERT_LE(0, fd);
+	pte_kb = page_table_kb();
+	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(pattern_at(5, mid * PAGE + 7),
+		  __atomic_load_n(p + mid * PAGE + 7, __ATOMIC_RELAXED));
+	pte_kb = page_table_kb() - pte_kb;
+	EXPECT_LE(4, pte_kb);
+	EXPECT_GE(12, pte_kb);
+
+	minor_faults();
+	faults[0] = minor_faults();
+	touch_pages(p + mid * PAGE, 16 * PAGE);
+	faults[1] = minor_faults();
+	touch_pages(p + (mid + 16) * PAGE, PAGE);
+	faults[2] = minor_faults();
+	touch_pages(p + (mid - 1) * PAGE, PAGE);
+	EXPECT_EQ(0, faults[1] - faults[0]);
+	EXPECT_EQ(1, faults[2] - faults[1]);
+	EXPECT_EQ(1, minor_faults() - faults[2]);
+	EXPECT_EQ(18 * PAGE, pattern_check(p + (mid - 1) * PAGE, 5,
+					   (mid - 1) * PAGE, 18 * PAGE));
 	munmap(p, size);
 	close(fd);
 	close(memfd);
@@ -420,7 +468,8 @@ TEST_F(udmabuf, one_fault_touches_all)
  * A hugetlb buffer mapped at a 2 MiB-aligned address: each 2 MiB's first
  * fault maps it with a PMD leaf, which needs no page of PTEs, while the
  * same buffer one page off the alignment needs a page of PTEs per 2 MiB
- * (mapped by one fault), and so does an aligned one in a process that
+ * (8 MiB mapped in eight faults, each window twice the last, from 16
+ * pages), and so does an aligned one in a process that
  * refuses huge entries (PR_SET_THP_DISABLE: a fault per 2 MiB). All read
  * and write right; fork() and mremap() keep the leaves working; an
  * mprotect() that splits a leaf, and a munmap() of half of one, leave the
@@ -452,7 +501,7 @@ TEST_F(udmabuf, hugetlb_huge_mapping)
 		touch_pages(p, size);
 		faults = minor_faults() - faults;
 		pte_kb[skew] = page_table_kb() - pte_kb[skew];
-		EXPECT_EQ(skew == 1 ? 1 : size / SZ_2M, faults)
+		EXPECT_EQ(skew == 1 ? 8 : size / SZ_2M, faults)
 			TH_LOG("skew %d: %ld faults", skew, faults);
 		EXPECT_EQ(size, pattern_check(p, 17, 0, size));
 		p[size - 1] = ~p[size - 1];
