@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * udmabuf: mmap of a buffer. The buffer's memory is pinned for its whole
- * life, so a fault maps its page and then, as a best effort, a window of
- * pages around it that doubles with each fault: with PTEs filled a page
- * table at a time, and where the architecture maps PFNs with PMD leaves,
- * with a leaf for each PMD-sized block of contiguous, aligned frames (from
- * the huge fault handler).
+ * life, so a fault maps its page and then, as a best effort, the window
+ * of pages that holds it, which doubles with each fault: with PTEs filled
+ * a page table at a time, and where the architecture maps PFNs with PMD
+ * leaves, with a leaf for each PMD-sized block of contiguous, aligned
+ * frames (from the huge fault handler).
  */
 
 #include <kunit/static_stub.h>
@@ -19,10 +19,12 @@
 #include "udmabuf.h"
 
 /*
- * The window of a mapping's first fault: the block of 16 pages around the
- * faulting page, counted from the VMA's start. Each further fault maps a window twice the last
- * one's, so a touch of n pages in order takes about log2(n / 16) faults;
- * no window needs to be longer than the longest buffer.
+ * A mapping's first fault maps a window of 16 pages, each further fault
+ * one twice as long, each window aligned to its own length from the VMA's
+ * start: a touch of n pages in either direction takes about
+ * log2(n / 16) + 1 faults and walks each page table entry about twice.
+ * ilog2() of the longest buffer bounds the order, so that a window's
+ * length fits an unsigned long.
  */
 #define UDMABUF_FIRST_WINDOW_ORDER	4
 #define UDMABUF_MAX_WINDOW_ORDER	ilog2(UDMABUF_MAX_PAGES)
@@ -312,12 +314,11 @@ static void udmabuf_prefault(struct vm_area_struct *vma, unsigned long start,
 }
 
 /*
- * The window of the fault at @addr: from the block of the first window's
- * size that holds @addr (counted from the VMA's start), 2^order pages on,
- * cut to the VMA. The order comes from the
- * buffer's hint, which the fault raises for the next one: a touch from the
- * start to the end of a mapping maps each page once, in a window twice
- * as long as the one before.
+ * The window of the fault at @addr: the 2^order pages that hold it,
+ * aligned to their length from the VMA's start and cut to the VMA. The
+ * order comes from the buffer's hint, which the fault raises for the next
+ * one, so that windows double; their alignment makes a touch downwards as
+ * cheap as one upwards, each new window covering the last.
  */
 static void udmabuf_map_window(struct vm_area_struct *vma, unsigned long addr)
 {
@@ -330,8 +331,7 @@ static void udmabuf_map_window(struct vm_area_struct *vma, unsigned long addr)
 
 	WRITE_ONCE(ubuf->fault_order,
 		   min_t(unsigned int, order + 1, UDMABUF_MAX_WINDOW_ORDER));
-	start = vma->vm_start + ALIGN_DOWN(addr - vma->vm_start,
-					   PAGE_SIZE << UDMABUF_FIRST_WINDOW_ORDER);
+	start = vma->vm_start + ALIGN_DOWN(addr - vma->vm_start, size);
 	end = vma->vm_end - start > size ? start + size : vma->vm_end;
 	udmabuf_prefault(vma, start, end);
 }
@@ -397,10 +397,9 @@ static const struct vm_operations_struct udmabuf_vm_ops = {
  * @vma: the new VMA, inside the buffer (the dma-buf core checks it)
  *
  * The pages are mapped by the fault handlers, the next fault's window set
- * to the first one's. The dma-buf file has no
- * get_unmapped_area(), so the kernel places a mapping page-aligned only,
- * and huge entries fit only where the address is as aligned as the
- * frames. A caller that wants them maps at a 2 MiB boundary it reserved::
+ * to the first one's. The dma-buf file has no get_unmapped_area(), so the
+ * kernel places a mapping page-aligned only, and huge entries fit only
+ * where the address is as aligned as the frames. A caller that wants them maps at a 2 MiB boundary it reserved::
  *
  *	area = mmap(NULL, size + SZ_2M, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
  *	buf = mmap(ALIGN(area, SZ_2M), size, prot, MAP_SHARED | MAP_FIXED, fd, 0);

@@ -46,8 +46,8 @@ static void map_whole_memfd(struct kunit *test, u32 nr,
 
 /*
  * Read every page through a shared mapping, in order: the first fault maps
- * pages 0 to 15, the second 16 to 47, the third 48 on; no other page
- * faults, and every page reads as the memfd has it.
+ * pages 0 to 15, the second (at 16) 0 to 31, the third (at 32) 0 to 63;
+ * no other page faults, and every page reads as the memfd has it.
  */
 static void mmap_reads_all_pages_in_growing_windows_test(struct kunit *test)
 {
@@ -68,12 +68,42 @@ static void mmap_reads_all_pages_in_growing_windows_test(struct kunit *test)
 					       i * PAGE_SIZE, PAGE_SIZE));
 		KUNIT_EXPECT_EQ_MSG(test,
 				    current->min_flt + current->maj_flt - faults,
-				    i == 0 || i == 16 || i == 48 ? 1 : 0,
+				    i == 0 || i == 16 || i == 32 ? 1 : 0,
 				    "page %u", i);
 		udmabuf_test_expect_bytes(test, got,
 					  mb.expected + i * PAGE_SIZE,
 					  PAGE_SIZE);
 	}
+	vm_munmap(mb.addr, mb.dmabuf->size);
+}
+
+/*
+ * Read downwards, the windows double too, each aligned to its length and
+ * covering the last: 1,024 pages from the last take 7 faults (pages 1023,
+ * 1007, 991, 959, 895, 767 and 511), as upwards.
+ */
+static void mmap_reads_downwards_in_growing_windows_test(struct kunit *test)
+{
+	const u32 nr = 1024;
+	struct mapped_buffer mb;
+	unsigned long faults;
+	u8 *got;
+	u32 i;
+
+	got = kunit_kmalloc(test, PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, got);
+	map_whole_memfd(test, nr, &mb);
+
+	faults = current->min_flt + current->maj_flt;
+	for (i = nr; i-- > 0;) {
+		KUNIT_ASSERT_EQ(test, 0,
+				copy_from_user(got, (void __user *)mb.addr +
+					       i * PAGE_SIZE, PAGE_SIZE));
+		udmabuf_test_expect_bytes(test, got,
+					  mb.expected + i * PAGE_SIZE,
+					  PAGE_SIZE);
+	}
+	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 7);
 	vm_munmap(mb.addr, mb.dmabuf->size);
 }
 
@@ -441,6 +471,7 @@ static void core_fault_allocation_failure_at_each_point_test(struct kunit *test)
 
 static struct kunit_case udmabuf_mmap_cases[] = {
 	KUNIT_CASE(mmap_reads_all_pages_in_growing_windows_test),
+	KUNIT_CASE(mmap_reads_downwards_in_growing_windows_test),
 	KUNIT_CASE(first_fault_maps_its_window_test),
 	KUNIT_CASE(mmap_at_offset_test),
 	KUNIT_CASE(mmap_writes_reach_memfd_test),
