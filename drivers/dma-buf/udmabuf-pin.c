@@ -9,9 +9,9 @@
 
 #include <kunit/static_stub.h>
 #include <kunit/visibility.h>
-#include <linux/falloc.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/falloc.h>
 #include <linux/hugetlb.h>
 #include <linux/memfd.h>
 #include <linux/mm.h>
