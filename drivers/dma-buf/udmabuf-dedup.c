@@ -13,6 +13,9 @@
 
 #include "udmabuf-slices.h"
 
+/* Slices the hash set takes between two resched points. */
+#define UDMABUF_DEDUP_RESCHED	512
+
 static int udmabuf_extent_cmp(const void *a, const void *b)
 {
 	const struct udmabuf_extent *x = a, *y = b;
@@ -31,15 +34,21 @@ struct udmabuf_folio_set {
 	unsigned int bits;
 };
 
-/* Keep the pin of slice @index, or give it back if its folio has one. */
+/*
+ * Keep the pin of slice @index, or give it back if its folio has one. A
+ * slice without a pin shares one that another slice keeps: it is passed by.
+ */
 static void udmabuf_folio_set_add(struct udmabuf_slices *slices,
 				  struct udmabuf_folio_set *set, u32 index)
 {
 	struct udmabuf_slice *slice = &slices->slice[index];
 	u32 mask = (1U << set->bits) - 1;
-	u32 h = hash_ptr(slice->folio, set->bits);
+	u32 h;
 
-	for (; set->slot[h]; h = (h + 1) & mask) {
+	if (!slice->pinned)
+		return;
+	for (h = hash_ptr(slice->folio, set->bits); set->slot[h];
+	     h = (h + 1) & mask) {
 		if (slices->slice[set->slot[h] - 1].folio == slice->folio) {
 			unpin_folio(slice->folio);
 			slice->pinned = 0;
@@ -135,21 +144,24 @@ static bool udmabuf_extents_sorted(const struct udmabuf_extent *extents,
 
 /**
  * udmabuf_slices_dedup - keep one pin per distinct folio
- * @slices: the slices of a buffer, all appended, each holding its pin
+ * @slices: the slices of a buffer, all appended, each holding its pin or
+ *	sharing one that an earlier slice holds
  * @extents: where each create item's pages went, one per item; possibly
- *	sorted by file and first page on return
- * @count: entries in @extents
+ *	sorted by file and first page on return. NULL when the items average
+ *	at most two pages: the slices' folios are then all compared
+ * @count: create items
  *
  * One item never pins a folio twice (memfd_pin_folios() returns each folio
  * of a range once), so only items of the same file can share folios: where
  * their page ranges overlap, and where one ends and the next begins inside
  * one folio. Every slice but the first of a folio gives its pin back and
- * clears its @pinned bit. A list that names one page many times then
- * holds one pin on it.
+ * clears its @pinned bit; a slice that holds no pin already shares one
+ * and is passed by. A list that names one page many times then holds one
+ * pin on it.
  *
  * Small items (at most two slices each on average, as QEMU's one-page
- * items are) are all first or last slices: each slice's folio goes into a
- * hash set. Larger items are sorted by file and first page, if they are
+ * items are, or without @extents) are all first or last slices: each
+ * slice's folio goes into a hash set. Larger items are sorted by file and first page, if they are
  * not already: items that do not overlap can only share a folio with
  * their neighbour, which one pass compares; otherwise only the slices
  * that overlaps and boundaries can share go into the set.
@@ -160,7 +172,7 @@ int udmabuf_slices_dedup(struct udmabuf_slices *slices,
 			 struct udmabuf_extent *extents, u32 count)
 {
 	struct udmabuf_folio_set set;
-	bool small = slices->nr_slices <= 2ULL * count;
+	bool small = !extents || slices->nr_slices <= 2ULL * count;
 	u32 i, n = slices->nr_slices;
 
 	if (count < 2)
@@ -177,7 +189,8 @@ int udmabuf_slices_dedup(struct udmabuf_slices *slices,
 				struct udmabuf_slice *first =
 					&slices->slice[extents[i].slice];
 
-				if (prev->mapping == extents[i].mapping &&
+				if (first->pinned &&
+				    prev->mapping == extents[i].mapping &&
 				    first->folio == slices->slice[prev->slice +
 						prev->nr_slices - 1].folio) {
 					unpin_folio(first->folio);
@@ -197,7 +210,8 @@ int udmabuf_slices_dedup(struct udmabuf_slices *slices,
 	if (small) {
 		for (i = 0; i < n; i++) {
 			udmabuf_folio_set_add(slices, &set, i);
-			cond_resched();
+			if (!((i + 1) % UDMABUF_DEDUP_RESCHED))
+				cond_resched();
 		}
 	} else {
 		udmabuf_dedup_walk(slices, extents, count, &set);

@@ -9,10 +9,9 @@
 
 #include <kunit/static_stub.h>
 #include <kunit/visibility.h>
-#include <linux/types.h> /* first: linux/falloc.h needs it */
-#include <linux/falloc.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/falloc.h>
 #include <linux/hugetlb.h>
 #include <linux/memfd.h>
 #include <linux/mm.h>
@@ -61,12 +60,19 @@ VISIBLE_IF_KUNIT long udmabuf_pin_folios(struct file *memfd, loff_t start,
 	return memfd_pin_folios(memfd, start, end, folios, max_folios, offset);
 }
 
-/* What the pinning of a create's ranges shares. */
+/*
+ * What the pinning of a create's ranges shares. @last is the folio of the
+ * last slice pinned since the inode lock of its file was taken, NULL when
+ * there is none: while that lock is held, no hole can be punched, so the
+ * folio is still the file's at @last_index.
+ */
 struct udmabuf_pinning {
 	struct udmabuf *ubuf;		/* the buffer the slices go to */
 	struct folio **batch;		/* a call's pinned folios */
 	u32 batch_size;			/* entries in @batch */
 	u32 max_slices;			/* the buffer's pages */
+	struct folio *last;		/* the folio pinned last, or NULL */
+	pgoff_t last_index;		/* the file page @last starts at */
 	struct folio *first[UDMABUF_PIN_FIRST];	/* the batch at first */
 };
 
@@ -78,6 +84,7 @@ static void udmabuf_pinning_init(struct udmabuf_pinning *pin,
 	pin->batch = pin->first;
 	pin->batch_size = ARRAY_SIZE(pin->first);
 	pin->max_slices = nr_pages;
+	pin->last = NULL;
 }
 
 static void udmabuf_pinning_end(struct udmabuf_pinning *pin)
@@ -138,7 +145,8 @@ static int udmabuf_pin_range(struct udmabuf_pinning *pin, struct file *memfd,
 
 		taken = udmabuf_slices_append(&ubuf->slices, batch, nr, offset,
 					      nr_pages);
-		unpin_folios(batch + taken, nr - taken);
+		if (taken < nr)
+			unpin_folios(batch + taken, nr - taken);
 
 		nr_pages -= ubuf->slices.nr_pages - before;
 		start += (loff_t)(ubuf->slices.nr_pages - before) << PAGE_SHIFT;
@@ -148,18 +156,24 @@ static int udmabuf_pin_range(struct udmabuf_pinning *pin, struct file *memfd,
 	return 0;
 }
 
+/* Whether an item ends inside its memfd; under the file's inode lock. */
+static int udmabuf_item_in_file(struct file *memfd,
+				const struct udmabuf_create_item *item)
+{
+	return item->offset + item->size > i_size_read(file_inode(memfd)) ?
+	       -EINVAL : 0;
+}
+
+#if IS_ENABLED(CONFIG_HUGETLBFS)
 /* Seals and size of an item's memfd, checked under its inode lock. */
 static int udmabuf_item_fits(struct file *memfd,
 			     const struct udmabuf_create_item *item)
 {
 	int ret = udmabuf_check_seals(memfd_fcntl(memfd, F_GET_SEALS, 0));
 
-	if (!ret && item->offset + item->size > i_size_read(file_inode(memfd)))
-		ret = -EINVAL;
-	return ret;
+	return ret ? ret : udmabuf_item_in_file(memfd, item);
 }
 
-#if IS_ENABLED(CONFIG_HUGETLBFS)
 /* Whether a hugetlb item's range has a folio missing. */
 static bool udmabuf_hugetlb_hole(struct file *memfd,
 				 const struct udmabuf_create_item *item)
@@ -253,7 +267,7 @@ static int udmabuf_fill_item(const struct udmabuf_create_item *item,
  *
  * Called before anything is pinned, so that a signal that stops a fill
  * restarts the ioctl with no pins to take again, and the restarted ioctl
- * goes on from the holes left. A range of the descriptor the range before
+ * goes on from the holes left. An item of the descriptor the item before
  * it used, which was not hugetlb, is not looked at again (a list of many
  * pages of one shmem memfd); the pin fills any hole it still meets, and
  * reports what the fill could not do.
@@ -269,9 +283,11 @@ int udmabuf_fill_holes(const struct udmabuf_create_item *items, u32 count)
 	int ret;
 
 	while (i < count) {
-		i = udmabuf_item_run(items, count, i, &range);
-		if (range.memfd == last && !hugetlb)
+		if (items[i].memfd == last && !hugetlb) {
+			i++;
 			continue;
+		}
+		i = udmabuf_item_run(items, count, i, &range);
 		ret = udmabuf_fill_item(&range, &hugetlb);
 		if (ret)
 			return ret;
@@ -288,20 +304,118 @@ static int udmabuf_hugetlb_fill(struct file *memfd,
 #endif
 
 /*
- * Pin the pages one item names, appending them to the buffer, and say in
- * @extent (unless NULL) where they went.
+ * An item that lies inside the folio pinned last needs no pin of its own:
+ * append a slice that shares the folio's pin. Return: 1 when appended, 0
+ * when the item needs its own pin, or -ENOMEM.
  */
-static int udmabuf_pin_item(struct udmabuf_pinning *pin,
+static int udmabuf_pin_again(struct udmabuf_pinning *pin, pgoff_t first,
+			     u32 nr_pages)
+{
+	struct udmabuf_slices *slices = &pin->ubuf->slices;
+	struct folio *folio = pin->last;
+	int ret;
+
+	if (!folio || first < pin->last_index ||
+	    first - pin->last_index + nr_pages > folio_nr_pages(folio))
+		return 0;
+	if (slices->nr_slices == slices->capacity) {
+		ret = udmabuf_slices_reserve(slices, 1, pin->max_slices);
+		if (ret)
+			return ret;
+	}
+	udmabuf_slices_append_shared(slices, folio, first - pin->last_index,
+				     nr_pages);
+	return 1;
+}
+
+/*
+ * Pin the pages of one item of @memfd, whose inode lock is held and whose
+ * seals are checked, appending them to the buffer, and say in @extent
+ * (unless NULL) where they went.
+ */
+static int udmabuf_pin_item(struct udmabuf_pinning *pin, struct file *memfd,
 			    const struct udmabuf_create_item *item,
 			    struct udmabuf_extent *extent)
 {
-	struct udmabuf *ubuf = pin->ubuf;
-	u32 first_slice = ubuf->slices.nr_slices;
+	struct udmabuf_slices *slices = &pin->ubuf->slices;
+	u32 first_slice = slices->nr_slices, first_page = slices->nr_pages;
+	pgoff_t first = item->offset >> PAGE_SHIFT;
+	u32 nr_pages = item->size >> PAGE_SHIFT;
+	struct udmabuf_slice *last;
+	int ret;
+
+	ret = udmabuf_item_in_file(memfd, item);
+	if (!ret)
+		ret = udmabuf_pin_again(pin, first, nr_pages);
+	if (!ret) {
+		if (is_file_hugepages(memfd))
+			ret = udmabuf_hugetlb_fill(memfd, item);
+		if (!ret)
+			ret = udmabuf_pin_range(pin, memfd, item->offset,
+						nr_pages);
+		if (!ret) {
+			last = &slices->slice[slices->nr_slices - 1];
+			pin->last = last->folio;
+			pin->last_index = first + (last->buf_pgoff - first_page) -
+					  last->folio_pgoff;
+		}
+	}
+	if (ret < 0)
+		return ret;
+
+	if (extent)
+		*extent = (struct udmabuf_extent) {
+			.mapping = memfd->f_mapping,
+			.first = first,
+			.end = first + nr_pages,
+			.slice = first_slice,
+			.nr_slices = slices->nr_slices - first_slice,
+		};
+	return 0;
+}
+
+/*
+ * Between two items of one group: stop for a fatal signal, and let the
+ * CPU and the inode lock go when others wait for them. Taken again, the
+ * lock's seals are checked again, and the folio pinned last is forgotten:
+ * a hole may have been punched meanwhile.
+ */
+static int udmabuf_pin_pause(struct udmabuf_pinning *pin, struct file *memfd)
+{
+	struct inode *inode = file_inode(memfd);
+
+	if (fatal_signal_pending(current))
+		return -EINTR;
+	if (!need_resched() && !rwsem_is_contended(&inode->i_rwsem))
+		return 0;
+	inode_unlock_shared(inode);
+	cond_resched();
+	inode_lock_shared(inode);
+	pin->last = NULL;
+	return udmabuf_check_seals(memfd_fcntl(memfd, F_GET_SEALS, 0));
+}
+
+/*
+ * Pin the items from @items[*@next] on that name its descriptor, each run
+ * of items that continue each other as one range, under one lookup of
+ * the descriptor, one inode lock and one check of the seals; each item is
+ * still checked against the file's size. Set *@next to the index after
+ * the last item of the group, and record one extent per range in
+ * @extents (unless NULL) from *@nr_ranges on.
+ */
+static int udmabuf_pin_group(struct udmabuf_pinning *pin,
+			     const struct udmabuf_create_item *items,
+			     u32 count, u32 *next,
+			     struct udmabuf_extent *extents, u32 *nr_ranges)
+{
+	struct udmabuf_create_item range;
+	u32 i = *next;
+	u32 fd = items[i].memfd;
 	struct file *memfd;
 	struct inode *inode;
 	int ret;
 
-	memfd = fget(item->memfd);
+	memfd = fget(fd);
 	if (!memfd)
 		return -EBADFD;
 
@@ -316,24 +430,24 @@ static int udmabuf_pin_item(struct udmabuf_pinning *pin,
 	 */
 	inode = file_inode(memfd);
 	inode_lock_shared(inode);
-	ret = udmabuf_item_fits(memfd, item);
-	if (!ret)
-		ret = udmabuf_hugetlb_fill(memfd, item);
-	if (!ret)
-		ret = udmabuf_pin_range(pin, memfd, item->offset,
-					item->size >> PAGE_SHIFT);
+	pin->last = NULL;
+	ret = udmabuf_check_seals(memfd_fcntl(memfd, F_GET_SEALS, 0));
+	while (!ret) {
+		i = udmabuf_item_run(items, count, i, &range);
+		ret = udmabuf_pin_item(pin, memfd, &range,
+				       extents ? &extents[*nr_ranges] : NULL);
+		if (ret)
+			break;
+		(*nr_ranges)++;
+		if (i == count || items[i].memfd != fd)
+			break;
+		ret = udmabuf_pin_pause(pin, memfd);
+	}
+	pin->last = NULL;
 	inode_unlock_shared(inode);
-
-	if (extent)
-		*extent = (struct udmabuf_extent) {
-			.mapping = memfd->f_mapping,
-			.first = item->offset >> PAGE_SHIFT,
-			.end = (item->offset + item->size) >> PAGE_SHIFT,
-			.slice = first_slice,
-			.nr_slices = ubuf->slices.nr_slices - first_slice,
-		};
 put:
 	fput(memfd);
+	*next = i;
 	return ret;
 }
 
@@ -345,10 +459,15 @@ put:
  * @count: entries in @items
  * @nr_pages: the pages of all items, as udmabuf_count_pages() counted them
  *
- * Pins range after range (items that continue each other in one memfd as
- * one range), appending the folios to @ubuf's slices, then keeps one pin
- * per distinct folio. Only a request of several items can name a folio
- * twice, so only then are the ranges' extents recorded for the dedup.
+ * Pins group after group of items that name the same descriptor, each
+ * under one lookup and one inode lock (items that continue each other in
+ * one memfd as one range), appending the folios to @ubuf's slices. An
+ * item inside the folio the item before it pinned shares that pin. Then
+ * one pin per distinct folio is kept. Only a request of several items can
+ * name a folio twice, so only then is that looked for: by the slices'
+ * folios alone when the items average at most two pages (a slice has at
+ * least one, so the slices are reserved at once), by where each range's
+ * pages went otherwise.
  *
  * Return: 0, or -errno with the pins taken so far in @ubuf's slices (for
  * udmabuf_free() to drop): -EBADFD for a descriptor that is not a shmem
@@ -360,13 +479,18 @@ int udmabuf_pin_items(struct udmabuf *ubuf,
 		      const struct udmabuf_create_item *items, u32 count,
 		      u32 nr_pages)
 {
+	bool small = nr_pages <= 2ULL * count;
 	struct udmabuf_extent *extents = NULL;
-	struct udmabuf_create_item range;
 	struct udmabuf_pinning pin;
 	u32 i = 0, nr_ranges = 0;
 	int ret = 0;
 
-	if (count > 1) {
+	if (small) {
+		ret = udmabuf_slices_reserve(&ubuf->slices, nr_pages,
+					     nr_pages);
+		if (ret)
+			return ret;
+	} else if (count > 1) {
 		extents = kvmalloc_array(count, sizeof(*extents), UDMABUF_GFP);
 		if (!extents)
 			return -ENOMEM;
@@ -374,14 +498,12 @@ int udmabuf_pin_items(struct udmabuf *ubuf,
 
 	udmabuf_pinning_init(&pin, ubuf, nr_pages);
 	while (i < count) {
-		i = udmabuf_item_run(items, count, i, &range);
-		ret = udmabuf_pin_item(&pin, &range,
-				       extents ? &extents[nr_ranges] : NULL);
+		ret = udmabuf_pin_group(&pin, items, count, &i, extents,
+					&nr_ranges);
 		if (ret)
 			goto out;
-		nr_ranges++;
 	}
-	if (extents)
+	if (nr_ranges > 1)
 		ret = udmabuf_slices_dedup(&ubuf->slices, extents, nr_ranges);
 out:
 	udmabuf_pinning_end(&pin);

@@ -138,6 +138,28 @@ u32 udmabuf_slices_append(struct udmabuf_slices *slices,
 }
 
 /**
+ * udmabuf_slices_append_shared - append pages of a folio another slice pins
+ * @slices: the slices of a buffer, with room for one more reserved
+ * @folio: a folio that a slice of @slices holds the pin of
+ * @folio_pgoff: the first page of the new slice inside @folio
+ * @nr_pages: the pages of the new slice, all inside @folio
+ *
+ * For an item that names pages the buffer already pins: its slice points
+ * at the folio without a pin of its own, so udmabuf_slices_dedup() and
+ * udmabuf_slices_release() pass it by.
+ */
+void udmabuf_slices_append_shared(struct udmabuf_slices *slices,
+				  struct folio *folio, u32 folio_pgoff,
+				  u32 nr_pages)
+{
+	struct udmabuf_slice *slice = &slices->slice[slices->nr_slices++];
+
+	slices->nr_pages += udmabuf_slice_fill(slice, folio, folio_pgoff,
+					       slices->nr_pages, nr_pages);
+	slice->pinned = 0;
+}
+
+/**
  * udmabuf_slices_trim - give back the room no slice uses
  * @slices: the slices of a buffer, all appended
  *

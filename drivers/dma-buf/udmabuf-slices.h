@@ -150,6 +150,9 @@ u32 udmabuf_slices_estimate(struct folio **folios, u32 nr_folios,
 u32 udmabuf_slices_append(struct udmabuf_slices *slices,
 			  struct folio **folios, u32 nr_folios,
 			  size_t first_offset, u32 max_pages);
+void udmabuf_slices_append_shared(struct udmabuf_slices *slices,
+				  struct folio *folio, u32 folio_pgoff,
+				  u32 nr_pages);
 void udmabuf_slices_trim(struct udmabuf_slices *slices);
 int udmabuf_slices_dedup(struct udmabuf_slices *slices,
 			 struct udmabuf_extent *extents, u32 count);

@@ -17,12 +17,16 @@
  * same way once more, without a udmabuf: the kernel's own huge faults,
  * one per 2 MiB, as a floor for ours (BENCH-MEMFD,backing,size_mb,rep,
  * touch_us,faults).
- * Besides even splits of one memfd into 1 or 256 items, two lists of 1,024
- * one-page items over a 4 KiB shmem memfd: every item on the same page
- * (backing shmem-4k-same-page) and QEMU's shape, pages scattered over a
- * 64 MiB memfd (shmem-4k-scattered); both make a 4 MiB buffer.
+ * Besides even splits of one memfd into 1 or 256 items, two lists of
+ * 1,024, 8,192 and 65,536 one-page items over a shmem memfd: every item on
+ * the same page (backing shmem-4k-same-page) and QEMU's shape, pages
+ * scattered over a memfd 16 times the buffer (shmem-4k-scattered: 64 and
+ * 512 MiB; 1 GiB for 65,536 items, where 4 GiB would not fit the VM), so
+ * that few pages repeat; they make buffers of 4, 32 and 256 MiB.
  * Usage: bench [repetitions] [max_size_mb]; in the VM, the kernel command
- * line's bench_reps= and bench_max_mb= reach it as environment variables.
+ * line's bench_reps=, bench_max_mb= and bench_shapes= reach it as
+ * environment variables; bench_shapes=TEXT keeps only the backings whose
+ * names contain TEXT.
  */
 #include "udmabuf-user.h"
 
@@ -183,8 +187,15 @@ int main(int argc, char **argv)
 	const struct backing_kind lists[] = {
 		{ "shmem-4k-same-page", 0, "never", SAME_PAGE, 4, false },
 		{ "shmem-4k-scattered", 0, "never", SCATTERED, 64, false },
+		{ "shmem-4k-same-page", 0, "never", SAME_PAGE, 4, false },
+		{ "shmem-4k-scattered", 0, "never", SCATTERED, 512, false },
+		{ "shmem-4k-same-page", 0, "never", SAME_PAGE, 4, false },
+		{ "shmem-4k-scattered", 0, "never", SCATTERED, 1024, false },
 	};
+	const unsigned int list_items[] = { 1024, 1024, 8192, 8192, 65536,
+					    65536 };
 	const size_t sizes[] = { 4, 64, 256, 1024 };
+	const char *only = getenv("bench_shapes");
 	const char *reps_env = getenv("bench_reps");
 	const char *max_env = getenv("bench_max_mb");
 	int reps = argc > 1 ? atoi(argv[1]) : reps_env ? atoi(reps_env) : 5;
@@ -198,17 +209,23 @@ int main(int argc, char **argv)
 	}
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
 		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-			if (sizes[s] > max_mb)
+			if (sizes[s] > max_mb || (only &&
+						  !strstr(kinds[k].name, only)))
 				continue;
 			ret |= run(dev, &kinds[k], sizes[s], 1, reps);
 			ret |= run(dev, &kinds[k], sizes[s], 256, reps);
 		}
 	for (size_t k = 0; k < sizeof(aligned) / sizeof(aligned[0]); k++)
 		for (size_t s = 1; s < sizeof(sizes) / sizeof(sizes[0]); s++)
-			if (sizes[s] <= max_mb)
+			if (sizes[s] <= max_mb &&
+			    (!only || strstr(aligned[k].name, only)))
 				ret |= run(dev, &aligned[k], sizes[s], 1, reps);
+	/* One page per item: the buffer's MiB are the items / 256. */
 	for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++)
-		ret |= run(dev, &lists[k], 4, 1024, reps);
+		if (list_items[k] / 256 <= max_mb &&
+		    (!only || strstr(lists[k].name, only)))
+			ret |= run(dev, &lists[k], list_items[k] / 256,
+				   list_items[k], reps);
 	shmem_thp("never");
 	return ret;
 }

@@ -15,7 +15,9 @@
  * (tools/bench/pin-floor: one memfd_pin_folios() for the whole range, a
  * first fault of one vmf_insert_pfn() per page, one unpin_folios()),
  * medians of 3, as FLOOR,shape,phase,driver_us,floor_us,ratio.
- * Usage: profile [top_n]; profile floor (the floor alone, for make bench)
+ * Usage: profile [top_n]; profile floor (the floor alone, for make bench).
+ * The kernel command line's profile_shapes=TEXT (an environment variable
+ * here) keeps only the shapes whose names contain TEXT.
  */
 #define _GNU_SOURCE
 #include "udmabuf-user.h"
@@ -34,7 +36,8 @@ static const char *const filter[] = {
 	"kvrealloc_noprof", "__vmalloc_node_range_noprof", "vfree",
 	"__kmalloc_node_noprof", "kfree", "sort", "sort_r",
 	"dma_buf_export", "dma_buf_fd", "fd_install", "dma_buf_release",
-	"__fput", "memfd_fcntl", "vfs_fallocate", "__filemap_get_folio",
+	"__fput", "fget", "fput", "down_read", "up_read",
+	"release_pages", "memfd_fcntl", "vfs_fallocate", "__filemap_get_folio",
 	"handle_mm_fault", "__handle_mm_fault", "do_user_addr_fault",
 	"sg_alloc_table", "sg_free_table", "vm_unmap_ram", "vunmap",
 	"zap_page_range_single", "unmap_page_range", "unmap_vmas",
@@ -121,22 +124,36 @@ static void profile_off(void)
 	write_file("function_profile_enabled", "0", false);
 }
 
+enum layout { EVEN, SAME_PAGE, SCATTERED };
+
 struct shape {
 	const char *name;
 	unsigned int mfd_flags;
 	const char *thp;
 	size_t size_mb;
 	unsigned int items;
+	enum layout layout;	/* one-page items: SAME_PAGE, SCATTERED */
+	size_t memfd_mb;	/* 0: the buffer's size */
 };
+
+/* The buffer's bytes: @size_mb, or one page per item of a one-page list. */
+static size_t shape_size(const struct shape *s)
+{
+	return s->layout == EVEN ? s->size_mb << 20 : (size_t)s->items * SZ_4K;
+}
 
 /*
  * A sealed memfd of @s, every page written, and its list of @s->items
- * equal items in *@list (the caller frees it); the memfd or -errno.
+ * items in *@list (the caller frees it): equal ones, or one page each, all
+ * on the first page or scattered as bench.c scatters them; the memfd or
+ * -errno.
  */
 static int shape_memfd(const struct shape *s, const char *name,
 		       struct udmabuf_create_item **list)
 {
-	size_t size = s->size_mb << 20, chunk = size / s->items;
+	size_t size = s->memfd_mb ? s->memfd_mb << 20 : s->size_mb << 20;
+	size_t chunk = shape_size(s) / s->items;
+	uint32_t seed = 1;
 	uint8_t *mem;
 	int memfd;
 
@@ -157,15 +174,24 @@ static int shape_memfd(const struct shape *s, const char *name,
 	for (size_t off = 0; off < size; off += SZ_4K)
 		mem[off] = 1;
 	munmap(mem, size);
-	for (unsigned int i = 0; i < s->items; i++)
+	for (unsigned int i = 0; i < s->items; i++) {
+		size_t offset = i * chunk;
+
+		if (s->layout == SAME_PAGE) {
+			offset = 0;
+		} else if (s->layout == SCATTERED) {
+			seed = seed * 1103515245 + 12345;
+			offset = (seed >> 4) % (size / SZ_4K) * SZ_4K;
+		}
 		(*list)[i] = (struct udmabuf_create_item) {
-			.memfd = memfd, .offset = i * chunk, .size = chunk };
+			.memfd = memfd, .offset = offset, .size = chunk };
+	}
 	return memfd;
 }
 
 static void run(int dev, const struct shape *s, int top)
 {
-	size_t size = s->size_mb << 20;
+	size_t size = shape_size(s);
 	struct udmabuf_create_item *list;
 	double t0, us;
 	uint8_t *mem;
@@ -378,7 +404,12 @@ int main(int argc, char **argv)
 		{ "shmem-4k-64M", 0, "never", 64, 1 },
 		{ "shmem-4k-1G", 0, "never", 1024, 1 },
 		{ "hugetlb-4M-256-items", MFD_HUGETLB, NULL, 4, 256 },
+		{ "shmem-4k-same-page-1024-items", 0, "never", 4, 1024,
+		  SAME_PAGE },
+		{ "shmem-4k-scattered-1024-items", 0, "never", 4, 1024,
+		  SCATTERED, 64 },
 	};
+	const char *only = getenv("profile_shapes");
 	int top = argc > 1 ? atoi(argv[1]) : 25, dev, floor_dev;
 
 	dev = open("/dev/udmabuf", O_RDONLY | O_CLOEXEC);
@@ -399,10 +430,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (size_t i = 0; i < ARRAY_LEN(shapes); i++)
-		run(dev, &shapes[i], top);
+		if (!only || strstr(shapes[i].name, only))
+			run(dev, &shapes[i], top);
 	floor_dev = load_floor();
+	/* The floor pins one range: the lists of one-page items have none. */
 	for (size_t i = 0; floor_dev >= 0 && i < ARRAY_LEN(shapes); i++)
-		floor_compare(dev, floor_dev, &shapes[i]);
+		if (shapes[i].layout == EVEN &&
+		    (!only || strstr(shapes[i].name, only)))
+			floor_compare(dev, floor_dev, &shapes[i]);
 	printf("ok 1 profile\n");
 	return 0;
 }

@@ -153,6 +153,8 @@ static const struct dedup_case dedup_cases[] = {
 	  { { 5, 3 }, { 0, 5 } }, 2 },
 	{ "long items that share nothing", { 0, 0, 0, 0, 0, 0 }, 6,
 	  { { 3, 3 }, { 0, 3 } }, 2 },
+	{ "a long item, then one inside its last folio", { 0, 0, 0, 2 }, 4,
+	  { { 0, 4 }, { 5, 2 } }, 2 },
 };
 
 KUNIT_ARRAY_PARAM_DESC(dedup, dedup_cases, name);
@@ -177,6 +179,72 @@ static void dedup_one_pin_per_folio_test(struct kunit *test)
 
 	udmabuf_slices_release(&slices);
 	expect_pins_back(test, file);
+}
+
+/*
+ * Append an item as the driver does: one inside the folio of the slice
+ * before it shares that folio's pin (a slice without a pin of its own),
+ * any other is pinned as one item would be.
+ */
+static void dedup_append_sharing(struct kunit *test,
+				 struct udmabuf_slices *slices,
+				 struct dedup_file *file, u32 first, u32 nr,
+				 struct udmabuf_extent *ext)
+{
+	struct folio *last = slices->nr_slices ?
+		slices->slice[slices->nr_slices - 1].folio : NULL;
+	u32 f;
+
+	for (f = 0; f < file->nr && file->folio[f] != last; f++)
+		;
+	if (f == file->nr || first < file->start[f] ||
+	    first + nr > file->start[f] + folio_nr_pages(last)) {
+		dedup_append_item(test, slices, file, first, nr, ext);
+		return;
+	}
+	*ext = (struct udmabuf_extent) {
+		.mapping = (void *)file,
+		.first = first,
+		.end = first + nr,
+		.slice = slices->nr_slices,
+		.nr_slices = 1,
+	};
+	KUNIT_ASSERT_EQ(test, 0, udmabuf_slices_reserve(slices, 1, U32_MAX));
+	udmabuf_slices_append_shared(slices, last, first - file->start[f], nr);
+	KUNIT_EXPECT_EQ(test, slices->nr_pages,
+			slices->slice[ext->slice].buf_pgoff + nr);
+	KUNIT_EXPECT_EQ(test, (u32)slices->slice[ext->slice].pinned, 0);
+}
+
+/*
+ * Slices that share the pin of the slice before them are passed by: after
+ * dedup, by extents or (extents NULL) by the slices' folios alone, every
+ * folio named holds one pin, and release gives each back once.
+ */
+static void dedup_shared_slices_test(struct kunit *test)
+{
+	const struct dedup_case *c = test->param_value;
+	struct udmabuf_extent ext[ARRAY_SIZE(c->items)];
+	int by_extents;
+	u32 i;
+
+	for (by_extents = 0; by_extents < 2; by_extents++) {
+		struct dedup_file *file = dedup_file(test, c->orders,
+						     c->nr_folios);
+		struct udmabuf_slices slices = { };
+
+		for (i = 0; i < c->count; i++)
+			dedup_append_sharing(test, &slices, file,
+					     c->items[i][0], c->items[i][1],
+					     &ext[i]);
+		KUNIT_ASSERT_EQ(test, 0,
+				udmabuf_slices_dedup(&slices,
+						     by_extents ? ext : NULL,
+						     c->count));
+		expect_one_pin_per_folio(test, &slices, file);
+		udmabuf_slices_release(&slices);
+		expect_pins_back(test, file);
+	}
 }
 
 /*
@@ -269,6 +337,7 @@ static void dedup_one_item_test(struct kunit *test)
 
 static struct kunit_case udmabuf_dedup_cases[] = {
 	KUNIT_CASE_PARAM(dedup_one_pin_per_folio_test, dedup_gen_params),
+	KUNIT_CASE_PARAM(dedup_shared_slices_test, dedup_gen_params),
 	KUNIT_CASE(dedup_random_items_test),
 	KUNIT_CASE(dedup_failure_test),
 	KUNIT_CASE(dedup_one_item_test),

@@ -2,17 +2,20 @@
 /*
  * KUnit tests for pinning the memfd ranges of a udmabuf (udmabuf-pin.c):
  * seals, holes punched after create, items inside huge folios (shmem and
- * hugetlb), the hugetlb hole fill, pin batches, and pins failing.
+ * hugetlb), the hugetlb hole fill, pin batches, pins failing, and the
+ * groups of items of one descriptor (shared pins, signals, the lock).
  */
 
 #include <kunit/static_stub.h>
 #include <kunit/test.h>
+#include <linux/completion.h>
 #include <linux/delay.h>
 #include <linux/dma-buf.h>
 #include <linux/falloc.h>
 #include <linux/fcntl.h>
 #include <linux/fs.h>
 #include <linux/hugetlb.h>
+#include <linux/kthread.h>
 #include <linux/memfd.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -577,6 +580,263 @@ static void long_range_pins_in_growing_batches_test(struct kunit *test)
 								   &item, 1));
 }
 
+static bool stub_pins_locked;
+
+/* Counts the calls, and whether each came with the inode lock held. */
+static long pin_counted_locked(struct file *memfd, loff_t start, loff_t end,
+			       struct folio **folios, unsigned int max_folios,
+			       pgoff_t *offset)
+{
+	stub_pin_calls++;
+	if (!rwsem_is_locked(&file_inode(memfd)->i_rwsem))
+		stub_pins_locked = false;
+	return memfd_pin_folios(memfd, start, end, folios, max_folios, offset);
+}
+
+/*
+ * One-page items of one memfd, as QEMU lists a guest's pages: an item on
+ * the page the item before it pinned shares that pin, with no call of its
+ * own; every call comes with the inode lock held. Pages 3, 3, 3, 0, 0, 5,
+ * 3, 5 take 5 calls; every page named ends with one pin, the buffer reads
+ * as the items, and release gives every pin back.
+ */
+static void one_page_items_share_a_pin_test(struct kunit *test)
+{
+	static const u32 pages[] = { 3, 3, 3, 0, 0, 5, 3, 5 };
+	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 8);
+	struct udmabuf_test_memfd *memfds[ARRAY_SIZE(pages)];
+	struct udmabuf_create_item items[ARRAY_SIZE(pages)];
+	struct udmabuf_test_counts *before =
+		udmabuf_test_folio_counts(test, memfd);
+	int pins[8] = { [0] = 1, [3] = 1, [5] = 1 };
+	struct dma_buf *dmabuf;
+	u32 i;
+
+	for (i = 0; i < ARRAY_SIZE(pages); i++) {
+		items[i] = udmabuf_test_item(memfd, pages[i], 1);
+		memfds[i] = memfd;
+	}
+	stub_pin_calls = 0;
+	stub_pins_locked = true;
+	kunit_activate_static_stub(test, udmabuf_pin_folios,
+				   pin_counted_locked);
+	dmabuf = udmabuf_test_create(test, items, ARRAY_SIZE(items));
+	KUNIT_EXPECT_EQ(test, stub_pin_calls, 5);
+	KUNIT_EXPECT_TRUE(test, stub_pins_locked);
+	udmabuf_test_expect_pins(test, memfd, before, pins);
+	udmabuf_test_expect_vmap_bytes(test, dmabuf,
+				       udmabuf_test_expected_bytes(test, memfds,
+								   items,
+								   ARRAY_SIZE(items)));
+	udmabuf_test_put_now(test, dmabuf);
+	udmabuf_test_expect_unpinned(test, memfd, before);
+}
+
+/* Pins as asked, with SIGKILL raised at the first call. */
+static long pin_then_fatal_signal(struct file *memfd, loff_t start,
+				  loff_t end, struct folio **folios,
+				  unsigned int max_folios, pgoff_t *offset)
+{
+	if (!stub_pin_calls++)
+		udmabuf_test_raise_fatal_signal();
+	return memfd_pin_folios(memfd, start, end, folios, max_folios, offset);
+}
+
+/*
+ * A fatal signal between two items of one memfd stops the create, even
+ * when the items left need no pin call: -EINTR, nothing pinned.
+ */
+static void fatal_signal_between_items_test(struct kunit *test)
+{
+	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 2);
+	struct udmabuf_test_counts *before =
+		udmabuf_test_folio_counts(test, memfd);
+	struct udmabuf_create_item items[4];
+	struct dma_buf *dmabuf;
+	u32 i;
+
+	for (i = 0; i < ARRAY_SIZE(items); i++)
+		items[i] = udmabuf_test_item(memfd, 1, 1);
+	stub_pin_calls = 0;
+	kunit_activate_static_stub(test, udmabuf_pin_folios,
+				   pin_then_fatal_signal);
+	dmabuf = udmabuf_create_dmabuf(items, ARRAY_SIZE(items));
+	flush_signals(current);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(dmabuf), -EINTR);
+	KUNIT_EXPECT_EQ(test, stub_pin_calls, 1);
+	udmabuf_test_expect_unpinned(test, memfd, before);
+}
+
+/*
+ * Where the descriptor changes between items, a new group starts, with
+ * its own lookup and checks: items of a, b, a read from their own files,
+ * a page named in both groups of a holds one pin; and a list that goes on
+ * to an unsealed memfd is refused, with nothing left pinned.
+ */
+static void descriptor_change_between_items_test(struct kunit *test)
+{
+	struct udmabuf_test_memfd *a = udmabuf_test_sealed_memfd(test, 4);
+	struct udmabuf_test_memfd *b = udmabuf_test_sealed_memfd(test, 4);
+	struct udmabuf_test_memfd *unsealed =
+		udmabuf_test_shmem_memfd(test, 4, 0);
+	struct udmabuf_test_memfd *memfds[4] = { a, a, b, a };
+	struct udmabuf_test_counts *before_a =
+		udmabuf_test_folio_counts(test, a);
+	struct udmabuf_test_counts *before_b =
+		udmabuf_test_folio_counts(test, b);
+	struct udmabuf_create_item items[4] = {
+		udmabuf_test_item(a, 0, 1), udmabuf_test_item(a, 2, 1),
+		udmabuf_test_item(b, 2, 1), udmabuf_test_item(a, 2, 1),
+	};
+	int pins_a[4] = { 1, 0, 1, 0 }, pins_b[4] = { 0, 0, 1, 0 };
+	struct dma_buf *dmabuf;
+
+	dmabuf = udmabuf_test_create(test, items, 4);
+	udmabuf_test_expect_vmap_bytes(test, dmabuf,
+				       udmabuf_test_expected_bytes(test, memfds,
+								   items, 4));
+	udmabuf_test_expect_pins(test, a, before_a, pins_a);
+	udmabuf_test_expect_pins(test, b, before_b, pins_b);
+	udmabuf_test_put_now(test, dmabuf);
+
+	items[2] = udmabuf_test_item(unsealed, 2, 1);
+	KUNIT_EXPECT_EQ(test, -EINVAL,
+			PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(items, 4)));
+	udmabuf_test_expect_unpinned(test, a, before_a);
+	udmabuf_test_expect_unpinned(test, b, before_b);
+}
+
+struct seal_writer {
+	struct file *file;
+	int ret;
+	struct completion done;
+};
+
+static int seal_future_write(void *data)
+{
+	struct seal_writer *writer = data;
+
+	writer->ret = memfd_fcntl(writer->file, F_ADD_SEALS,
+				  F_SEAL_FUTURE_WRITE);
+	complete(&writer->done);
+	return 0;
+}
+
+static struct seal_writer *stub_writer;
+
+/*
+ * At the first call, start a thread that adds F_SEAL_FUTURE_WRITE and
+ * wait until it waits for the inode lock; at every call, sleep longer
+ * than a waiting writer lets readers take the lock before it (then the
+ * lock is handed to it the next time it is let go).
+ */
+static long pin_with_a_sealer_waiting(struct file *memfd, loff_t start,
+				      loff_t end, struct folio **folios,
+				      unsigned int max_folios, pgoff_t *offset)
+{
+	struct rw_semaphore *lock = &file_inode(memfd)->i_rwsem;
+	struct task_struct *task;
+	int tries = 500;
+
+	if (!stub_pin_calls++) {
+		task = kthread_run(seal_future_write, stub_writer,
+				   "udmabuf-sealer");
+		if (!IS_ERR(task))
+			while (!rwsem_is_contended(lock) && --tries)
+				msleep(20);
+	}
+	msleep(20);
+	return memfd_pin_folios(memfd, start, end, folios, max_folios, offset);
+}
+
+/*
+ * One memfd's items are pinned under one hold of its inode lock, but the
+ * lock is let go between two items while a writer waits for it; taken
+ * again, the seals are checked again. A write seal added meanwhile
+ * (F_SEAL_FUTURE_WRITE, which pins do not stop) refuses the create before
+ * its last item, with nothing left pinned, and the sealer is done.
+ */
+static void seals_checked_after_the_lock_is_let_go_test(struct kunit *test)
+{
+	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 16);
+	struct udmabuf_test_counts *before =
+		udmabuf_test_folio_counts(test, memfd);
+	struct seal_writer writer = { .file = memfd->file, .ret = 1 };
+	struct udmabuf_create_item items[8];
+	struct dma_buf *dmabuf;
+	u32 i;
+
+	SHMEM_I(file_inode(memfd->file))->seals &= ~F_SEAL_SEAL;
+	init_completion(&writer.done);
+	for (i = 0; i < ARRAY_SIZE(items); i++)
+		items[i] = udmabuf_test_item(memfd, 2 * i, 1);
+	stub_pin_calls = 0;
+	stub_writer = &writer;
+	kunit_activate_static_stub(test, udmabuf_pin_folios,
+				   pin_with_a_sealer_waiting);
+	dmabuf = udmabuf_create_dmabuf(items, ARRAY_SIZE(items));
+	KUNIT_ASSERT_NE(test, 0UL,
+			wait_for_completion_timeout(&writer.done, 10 * HZ));
+	KUNIT_EXPECT_EQ(test, writer.ret, 0);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(dmabuf), -EINVAL);
+	if (!IS_ERR(dmabuf)) {
+		dma_buf_put(dmabuf);
+		udmabuf_test_release_files();
+	}
+	KUNIT_EXPECT_LT(test, stub_pin_calls, (int)ARRAY_SIZE(items));
+	udmabuf_test_expect_unpinned(test, memfd, before);
+}
+
+/*
+ * A list that mixes a shmem memfd and a hugetlb one, with one-page items
+ * inside one huge folio: within a group the items after the first share
+ * its pin; the hugetlb group after the shmem item pins again, and dedup
+ * keeps one pin on the huge folio. 4 calls for 5 items.
+ */
+static void shmem_and_hugetlb_items_test(struct kunit *test)
+{
+#if IS_ENABLED(CONFIG_HUGETLBFS)
+	struct udmabuf_test_memfd *shmem = udmabuf_test_sealed_memfd(test, 4);
+	struct udmabuf_test_memfd *huge =
+		udmabuf_test_filled_hugetlb_memfd(test, 1);
+	struct udmabuf_test_memfd *memfds[5] = { shmem, huge, huge, shmem,
+						 huge };
+	struct udmabuf_create_item items[5] = {
+		udmabuf_test_item(shmem, 0, 1), udmabuf_test_item(huge, 0, 1),
+		udmabuf_test_item(huge, 3, 2), udmabuf_test_item(shmem, 2, 1),
+		udmabuf_test_item(huge, 7, 1),
+	};
+	struct udmabuf_test_counts *before_huge =
+		udmabuf_test_folio_counts(test, huge);
+	struct udmabuf_test_counts *before_shmem =
+		udmabuf_test_folio_counts(test, shmem);
+	int pins_shmem[4] = { 1, 0, 1, 0 };
+	struct dma_buf *dmabuf;
+	int *pins_huge;
+	u32 i;
+
+	pins_huge = kunit_kcalloc(test, huge->nr_pages, sizeof(*pins_huge),
+				  GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pins_huge);
+	for (i = 0; i < huge->nr_pages; i++)
+		pins_huge[i] = 1;
+	stub_pin_calls = 0;
+	kunit_activate_static_stub(test, udmabuf_pin_folios, pin_counted);
+	dmabuf = udmabuf_test_create(test, items, 5);
+	KUNIT_EXPECT_EQ(test, stub_pin_calls, 4);
+	udmabuf_test_expect_vmap_bytes(test, dmabuf,
+				       udmabuf_test_expected_bytes(test, memfds,
+								   items, 5));
+	udmabuf_test_expect_pins(test, huge, before_huge, pins_huge);
+	udmabuf_test_expect_pins(test, shmem, before_shmem, pins_shmem);
+	udmabuf_test_put_now(test, dmabuf);
+	udmabuf_test_expect_unpinned(test, huge, before_huge);
+	udmabuf_test_expect_unpinned(test, shmem, before_shmem);
+#else
+	kunit_skip(test, "no hugetlbfs in this kernel");
+#endif
+}
+
 static struct kunit_case udmabuf_pin_cases[] = {
 	KUNIT_CASE(write_seal_refused_while_pinned_test),
 	KUNIT_CASE(hole_punched_after_create_test),
@@ -592,6 +852,11 @@ static struct kunit_case udmabuf_pin_cases[] = {
 	KUNIT_CASE(long_range_pins_in_growing_batches_test),
 	KUNIT_CASE(pin_fewer_folios_than_asked_test),
 	KUNIT_CASE(pin_returning_nothing_test),
+	KUNIT_CASE(one_page_items_share_a_pin_test),
+	KUNIT_CASE(fatal_signal_between_items_test),
+	KUNIT_CASE(descriptor_change_between_items_test),
+	KUNIT_CASE(seals_checked_after_the_lock_is_let_go_test),
+	KUNIT_CASE(shmem_and_hugetlb_items_test),
 	{}
 };
 
