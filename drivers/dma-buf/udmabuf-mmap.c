@@ -399,7 +399,8 @@ static const struct vm_operations_struct udmabuf_vm_ops = {
  * The pages are mapped by the fault handlers, the next fault's window set
  * to the first one's. The dma-buf file has no get_unmapped_area(), so the
  * kernel places a mapping page-aligned only, and huge entries fit only
- * where the address is as aligned as the frames. A caller that wants them maps at a 2 MiB boundary it reserved::
+ * where the address is as aligned as the frames. A caller that wants them
+ * maps at a 2 MiB boundary it reserved::
  *
  *	area = mmap(NULL, size + SZ_2M, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
  *	buf = mmap(ALIGN(area, SZ_2M), size, prot, MAP_SHARED | MAP_FIXED, fd, 0);
