@@ -142,29 +142,67 @@ static bool udmabuf_extents_sorted(const struct udmabuf_extent *extents,
 	return true;
 }
 
+/*
+ * Dedup of @count sorted extents that have no page in common: an item can
+ * share a folio only with its neighbours, where one ends and the next
+ * begins. The first slice of an item gives its pin back only when a slice
+ * before it in this order keeps a pin on that folio: a slice that shares
+ * the pin of the slice before it in the buffer may come first in file
+ * order, ahead of the slice that holds the pin.
+ */
+static void udmabuf_dedup_neighbours(struct udmabuf_slices *slices,
+				     const struct udmabuf_extent *extents,
+				     u32 count)
+{
+	const struct folio *held = NULL, *last = NULL;
+	const struct address_space *mapping = NULL;
+	u32 i;
+
+	for (i = 0; i < count; i++) {
+		const struct udmabuf_extent *ext = &extents[i];
+		struct udmabuf_slice *first = &slices->slice[ext->slice];
+		struct udmabuf_slice *end =
+			&slices->slice[ext->slice + ext->nr_slices - 1];
+		bool chained = ext->mapping == mapping && first->folio == last;
+
+		if (chained && held == first->folio && first->pinned) {
+			unpin_folio(first->folio);
+			first->pinned = 0;
+		}
+		/* Whether the folio this item ends in keeps a pin so far. */
+		if (end->pinned || (end == first && chained && held == last))
+			held = end->folio;
+		else
+			held = NULL;
+		mapping = ext->mapping;
+		last = end->folio;
+	}
+}
+
 /**
  * udmabuf_slices_dedup - keep one pin per distinct folio
  * @slices: the slices of a buffer, all appended, each holding its pin or
  *	sharing one that an earlier slice holds
- * @extents: where each create item's pages went, one per item; possibly
- *	sorted by file and first page on return. NULL when the items average
- *	at most two pages: the slices' folios are then all compared
- * @count: create items
+ * @extents: where each range's pages went, one per range of items;
+ *	possibly sorted by file and first page on return. NULL when the
+ *	items average at most two pages: the slices' folios are then all
+ *	compared
+ * @count: entries in @extents (ranges, not items)
  *
  * One item never pins a folio twice (memfd_pin_folios() returns each folio
  * of a range once), so only items of the same file can share folios: where
  * their page ranges overlap, and where one ends and the next begins inside
- * one folio. Every slice but the first of a folio gives its pin back and
- * clears its @pinned bit; a slice that holds no pin already shares one
+ * one folio. Every slice of a folio but one gives its pin back and clears
+ * its @pinned bit; a slice that holds no pin already shares one
  * and is passed by. A list that names one page many times then holds one
  * pin on it.
  *
  * Small items (at most two slices each on average, as QEMU's one-page
  * items are, or without @extents) are all first or last slices: each
- * slice's folio goes into a hash set. Larger items are sorted by file and first page, if they are
- * not already: items that do not overlap can only share a folio with
- * their neighbour, which one pass compares; otherwise only the slices
- * that overlaps and boundaries can share go into the set.
+ * slice's folio goes into a hash set. Larger items are sorted by file and
+ * first page, if they are not already: items that do not overlap can only
+ * share a folio with their neighbours, which one pass compares; otherwise
+ * only the slices that overlaps and boundaries can share go into the set.
  *
  * Return: 0, or -ENOMEM with every pin still held by its slice.
  */
@@ -183,20 +221,7 @@ int udmabuf_slices_dedup(struct udmabuf_slices *slices,
 			sort(extents, count, sizeof(*extents),
 			     udmabuf_extent_cmp, NULL);
 		if (udmabuf_extents_disjoint(extents, count)) {
-			for (i = 1; i < count; i++) {
-				const struct udmabuf_extent *prev =
-					&extents[i - 1];
-				struct udmabuf_slice *first =
-					&slices->slice[extents[i].slice];
-
-				if (first->pinned &&
-				    prev->mapping == extents[i].mapping &&
-				    first->folio == slices->slice[prev->slice +
-						prev->nr_slices - 1].folio) {
-					unpin_folio(first->folio);
-					first->pinned = 0;
-				}
-			}
+			udmabuf_dedup_neighbours(slices, extents, count);
 			return 0;
 		}
 		n = udmabuf_dedup_walk(slices, extents, count, NULL);

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * udmabuf: pinning the memfd ranges of a create request. Each range is
- * checked under its inode lock (seals and size), the holes of a hugetlb
- * range are filled first, and the folios are pinned in batches and
- * appended to the buffer's slices, which then keep one pin per distinct
- * folio.
+ * udmabuf: pinning the memfd ranges of a create request. The items of one
+ * descriptor in a row are a group: one lookup, and its seals checked under
+ * its inode lock (again whenever the lock was let go), each item's size
+ * checked, the holes of a hugetlb range filled first, and the folios
+ * pinned in batches and appended to the buffer's slices, which then keep
+ * one pin per distinct folio.
  */
 
 #include <kunit/static_stub.h>
@@ -308,8 +309,8 @@ static int udmabuf_hugetlb_fill(struct file *memfd,
  * append a slice that shares the folio's pin. Return: 1 when appended, 0
  * when the item needs its own pin, or -ENOMEM.
  */
-static int udmabuf_pin_again(struct udmabuf_pinning *pin, pgoff_t first,
-			     u32 nr_pages)
+static int udmabuf_share_last_pin(struct udmabuf_pinning *pin,
+				  pgoff_t first, u32 nr_pages)
 {
 	struct udmabuf_slices *slices = &pin->ubuf->slices;
 	struct folio *folio = pin->last;
@@ -346,7 +347,7 @@ static int udmabuf_pin_item(struct udmabuf_pinning *pin, struct file *memfd,
 
 	ret = udmabuf_item_in_file(memfd, item);
 	if (!ret)
-		ret = udmabuf_pin_again(pin, first, nr_pages);
+		ret = udmabuf_share_last_pin(pin, first, nr_pages);
 	if (!ret) {
 		if (is_file_hugepages(memfd))
 			ret = udmabuf_hugetlb_fill(memfd, item);
@@ -426,7 +427,7 @@ static int udmabuf_pin_group(struct udmabuf_pinning *pin,
 	/*
 	 * F_ADD_SEALS takes the inode lock for writing: holding it shared
 	 * keeps the seals as checked until the pins are taken, and a pinned
-	 * memfd refuses a later write seal.
+	 * memfd refuses a later F_SEAL_WRITE (it waits for pins to go).
 	 */
 	inode = file_inode(memfd);
 	inode_lock_shared(inode);

@@ -4,8 +4,8 @@
  *
  * A buffer is an ordered list of slices. A slice is a run of pages inside
  * one pinned folio. A buffer holds one pin per distinct folio, however many
- * list items name it: the first slice of a folio owns the pin, the others
- * only point at it. The metadata grows with the number of folios, not with
+ * list items name it: one slice of a folio holds the pin, the others only
+ * point at it. The metadata grows with the number of folios, not with
  * the number of pages.
  *
  * Pure helpers: no files, ioctls or dma-bufs, so that KUnit can drive

@@ -155,6 +155,9 @@ static const struct dedup_case dedup_cases[] = {
 	  { { 3, 3 }, { 0, 3 } }, 2 },
 	{ "a long item, then one inside its last folio", { 0, 0, 0, 2 }, 4,
 	  { { 0, 4 }, { 5, 2 } }, 2 },
+	/* Sorted, the item sharing a pin comes before the one holding it. */
+	{ "an item inside the folio before it, sorted before it",
+	  { 0, 0, 0, 0, 0, 2 }, 6, { { 7, 1 }, { 5, 1 }, { 0, 5 } }, 3 },
 };
 
 KUNIT_ARRAY_PARAM_DESC(dedup, dedup_cases, name);
