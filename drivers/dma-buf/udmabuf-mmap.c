@@ -20,11 +20,11 @@
 
 /*
  * A mapping's first fault maps a window of 16 pages, each further fault
- * one twice as long, each window aligned to its own length from the VMA's
- * start: a touch of n pages in either direction takes about
- * log2(n / 16) + 1 faults and walks each page table entry about twice.
- * ilog2() of the longest buffer bounds the order, so that a window's
- * length fits an unsigned long.
+ * one twice as long, from the 16-page block of the fault upwards, or
+ * downwards when the fault lies below the last window: a touch of n pages
+ * in either direction takes about log2(n / 16) + 1 faults and walks each
+ * page table entry once. ilog2() of the longest buffer bounds the order,
+ * so that a window's length fits an unsigned long.
  */
 #define UDMABUF_FIRST_WINDOW_ORDER	4
 #define UDMABUF_MAX_WINDOW_ORDER	ilog2(UDMABUF_MAX_PAGES)
@@ -314,11 +314,12 @@ static void udmabuf_prefault(struct vm_area_struct *vma, unsigned long start,
 }
 
 /*
- * The window of the fault at @addr: the 2^order pages that hold it,
- * aligned to their length from the VMA's start and cut to the VMA. The
- * order comes from the buffer's hint, which the fault raises for the next
- * one, so that windows double; their alignment makes a touch downwards as
- * cheap as one upwards, each new window covering the last.
+ * The window of the fault at @addr: 2^order pages from the 16-page block
+ * that holds it (counted from the VMA's start), upwards, or downwards to
+ * the block's end when @addr lies below where the last window started, cut
+ * to the VMA. The order and the last window's start come from the
+ * buffer's hints, which the fault updates for the next one: windows
+ * double, and a touch in either direction maps each page once.
  */
 static void udmabuf_map_window(struct vm_area_struct *vma, unsigned long addr)
 {
@@ -326,13 +327,21 @@ static void udmabuf_map_window(struct vm_area_struct *vma, unsigned long addr)
 	unsigned int order = clamp_t(unsigned int, READ_ONCE(ubuf->fault_order),
 				     UDMABUF_FIRST_WINDOW_ORDER,
 				     UDMABUF_MAX_WINDOW_ORDER);
+	unsigned long block = PAGE_SIZE << UDMABUF_FIRST_WINDOW_ORDER;
 	unsigned long size = PAGE_SIZE << order;
 	unsigned long start, end;
 
 	WRITE_ONCE(ubuf->fault_order,
 		   min_t(unsigned int, order + 1, UDMABUF_MAX_WINDOW_ORDER));
-	start = vma->vm_start + ALIGN_DOWN(addr - vma->vm_start, size);
-	end = vma->vm_end - start > size ? start + size : vma->vm_end;
+	if (addr < READ_ONCE(ubuf->fault_start)) {
+		end = vma->vm_start + ALIGN(addr + 1 - vma->vm_start, block);
+		end = min(end, vma->vm_end);
+		start = end - vma->vm_start > size ? end - size : vma->vm_start;
+	} else {
+		start = vma->vm_start + ALIGN_DOWN(addr - vma->vm_start, block);
+		end = vma->vm_end - start > size ? start + size : vma->vm_end;
+	}
+	WRITE_ONCE(ubuf->fault_start, start);
 	udmabuf_prefault(vma, start, end);
 }
 
@@ -409,14 +418,16 @@ static const struct vm_operations_struct udmabuf_vm_ops = {
  */
 int udmabuf_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
 {
+	struct udmabuf *ubuf = dmabuf->priv;
+
 	/* A private mapping would copy pages on write: not the buffer. */
 	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 
 	vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &udmabuf_vm_ops;
-	vma->vm_private_data = dmabuf->priv;
-	WRITE_ONCE(((struct udmabuf *)dmabuf->priv)->fault_order,
-		   UDMABUF_FIRST_WINDOW_ORDER);
+	vma->vm_private_data = ubuf;
+	WRITE_ONCE(ubuf->fault_order, UDMABUF_FIRST_WINDOW_ORDER);
+	WRITE_ONCE(ubuf->fault_start, 0);
 	return 0;
 }

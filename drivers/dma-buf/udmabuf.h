@@ -39,12 +39,14 @@ struct vm_area_struct;
  *	syncs; made by the first begin, kept (unmapped) until release
  * @cpu_begun: a CPU access bracket has begun once, so an end is valid
  * @cpu_sgt_lock: serialises the buffer's CPU access brackets
- * @fault_order: the order of the window of pages, aligned to its length,
- *	that the next fault on a mapping of the buffer maps; each mmap()
- *	sets it to the first window's, each such fault raises it. A hint
- *	shared by all the buffer's mappings, read and written without a
- *	lock: a race only makes a window smaller or larger than it would
- *	have been.
+ * @fault_order: the order of the window of pages that the next fault on
+ *	a mapping of the buffer maps; each mmap() sets it to the first
+ *	window's, each such fault raises it
+ * @fault_start: where the last such window started: a fault below it maps
+ *	its window downwards; each mmap() clears it. Both are hints shared
+ *	by all the buffer's mappings, read and written without a lock: a
+ *	race only makes a window smaller, larger or turned from what it
+ *	would have been.
  */
 struct udmabuf {
 	struct udmabuf_slices slices;
@@ -53,6 +55,7 @@ struct udmabuf {
 	bool cpu_begun;
 	struct mutex cpu_sgt_lock; /* guards cpu_sgt and cpu_begun */
 	unsigned int fault_order;
+	unsigned long fault_start;
 };
 
 /* udmabuf-pin.c */
