@@ -146,8 +146,7 @@ static int udmabuf_pin_range(struct udmabuf_pinning *pin, struct file *memfd,
 
 		taken = udmabuf_slices_append(&ubuf->slices, batch, nr, offset,
 					      nr_pages);
-		if (taken < nr)
-			unpin_folios(batch + taken, nr - taken);
+		unpin_folios(batch + taken, nr - taken);
 
 		nr_pages -= ubuf->slices.nr_pages - before;
 		start += (loff_t)(ubuf->slices.nr_pages - before) << PAGE_SHIFT;
@@ -314,19 +313,17 @@ static int udmabuf_share_last_pin(struct udmabuf_pinning *pin,
 {
 	struct udmabuf_slices *slices = &pin->ubuf->slices;
 	struct folio *folio = pin->last;
-	int ret;
+	int ret = 0;
 
 	if (!folio || first < pin->last_index ||
 	    first - pin->last_index + nr_pages > folio_nr_pages(folio))
 		return 0;
-	if (slices->nr_slices == slices->capacity) {
+	if (slices->nr_slices == slices->capacity)
 		ret = udmabuf_slices_reserve(slices, 1, pin->max_slices);
-		if (ret)
-			return ret;
-	}
-	udmabuf_slices_append_shared(slices, folio, first - pin->last_index,
-				     nr_pages);
-	return 1;
+	if (!ret)
+		udmabuf_slices_append_shared(slices, folio,
+					     first - pin->last_index, nr_pages);
+	return ret ?: 1;
 }
 
 /*
@@ -349,8 +346,7 @@ static int udmabuf_pin_item(struct udmabuf_pinning *pin, struct file *memfd,
 	if (!ret)
 		ret = udmabuf_share_last_pin(pin, first, nr_pages);
 	if (!ret) {
-		if (is_file_hugepages(memfd))
-			ret = udmabuf_hugetlb_fill(memfd, item);
+		ret = udmabuf_hugetlb_fill(memfd, item);
 		if (!ret)
 			ret = udmabuf_pin_range(pin, memfd, item->offset,
 						nr_pages);
@@ -489,13 +485,13 @@ int udmabuf_pin_items(struct udmabuf *ubuf,
 	if (small) {
 		ret = udmabuf_slices_reserve(&ubuf->slices, nr_pages,
 					     nr_pages);
-		if (ret)
-			return ret;
 	} else if (count > 1) {
 		extents = kvmalloc_array(count, sizeof(*extents), UDMABUF_GFP);
 		if (!extents)
-			return -ENOMEM;
+			ret = -ENOMEM;
 	}
+	if (ret)
+		return ret;
 
 	udmabuf_pinning_init(&pin, ubuf, nr_pages);
 	while (i < count) {

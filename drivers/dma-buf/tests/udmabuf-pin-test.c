@@ -561,6 +561,36 @@ static void hugetlb_fill_comes_before_every_pin_test(struct kunit *test)
 }
 
 /*
+ * An item inside the last page of a long item before it shares that
+ * page's pin, in a slice the array must grow for: 8 pages, then page 7
+ * again, make 9 slices over 8 pins, and read as the items.
+ */
+static void item_in_the_last_folio_grows_the_slices_test(struct kunit *test)
+{
+	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 8);
+	struct udmabuf_test_memfd *memfds[] = { memfd, memfd };
+	struct udmabuf_test_counts *before =
+		udmabuf_test_folio_counts(test, memfd);
+	struct udmabuf_create_item items[2];
+	int pins[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
+	struct dma_buf *dmabuf;
+	struct udmabuf *ubuf;
+
+	items[0] = udmabuf_test_item(memfd, 0, 8);
+	items[1] = udmabuf_test_item(memfd, 7, 1);
+	dmabuf = udmabuf_test_create(test, items, 2);
+	ubuf = dmabuf->priv;
+	KUNIT_EXPECT_EQ(test, ubuf->slices.nr_slices, 9);
+	KUNIT_EXPECT_EQ(test, (u32)ubuf->slices.slice[8].pinned, 0);
+	udmabuf_test_expect_vmap_bytes(test, dmabuf,
+				       udmabuf_test_expected_bytes(test, memfds,
+								   items, 2));
+	udmabuf_test_expect_pins(test, memfd, before, pins);
+	udmabuf_test_put_now(test, dmabuf);
+	udmabuf_test_expect_unpinned(test, memfd, before);
+}
+
+/*
  * A long range pins in growing batches: 62 folios a call, then a page of
  * pointers' worth (496) a call: 600 pages of 4 KiB take 3 calls.
  */
@@ -849,6 +879,7 @@ static struct kunit_case udmabuf_pin_cases[] = {
 	KUNIT_CASE(pin_failure_at_each_call_test),
 	KUNIT_CASE(adjacent_items_pin_once_test),
 	KUNIT_CASE(hugetlb_fill_comes_before_every_pin_test),
+	KUNIT_CASE(item_in_the_last_folio_grows_the_slices_test),
 	KUNIT_CASE(long_range_pins_in_growing_batches_test),
 	KUNIT_CASE(pin_fewer_folios_than_asked_test),
 	KUNIT_CASE(pin_returning_nothing_test),
