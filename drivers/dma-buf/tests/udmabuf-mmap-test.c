@@ -44,6 +44,16 @@ static void map_whole_memfd(struct kunit *test, u32 nr,
 	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(mb->addr));
 }
 
+/* Read page @i of @mb through its mapping into @got: the memfd's bytes. */
+static void read_mapped_page(struct kunit *test, struct mapped_buffer *mb,
+			     u32 i, u8 *got)
+{
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb->addr +
+						i * PAGE_SIZE, PAGE_SIZE));
+	udmabuf_test_expect_bytes(test, got, mb->expected + i * PAGE_SIZE,
+				  PAGE_SIZE);
+}
+
 /*
  * Read every page through a shared mapping, in order: the first fault maps
  * pages 0 to 15, the second 16 to 47, the third 48 on; no other page
@@ -63,16 +73,11 @@ static void mmap_reads_all_pages_in_growing_windows_test(struct kunit *test)
 
 	for (i = 0; i < nr; i++) {
 		faults = current->min_flt + current->maj_flt;
-		KUNIT_ASSERT_EQ(test, 0,
-				copy_from_user(got, (void __user *)mb.addr +
-					       i * PAGE_SIZE, PAGE_SIZE));
+		read_mapped_page(test, &mb, i, got);
 		KUNIT_EXPECT_EQ_MSG(test,
 				    current->min_flt + current->maj_flt - faults,
 				    i == 0 || i == 16 || i == 48 ? 1 : 0,
 				    "page %u", i);
-		udmabuf_test_expect_bytes(test, got,
-					  mb.expected + i * PAGE_SIZE,
-					  PAGE_SIZE);
 	}
 	vm_munmap(mb.addr, mb.dmabuf->size);
 }
@@ -95,14 +100,8 @@ static void mmap_reads_downwards_in_growing_windows_test(struct kunit *test)
 	map_whole_memfd(test, nr, &mb);
 
 	faults = current->min_flt + current->maj_flt;
-	for (i = nr; i-- > 0;) {
-		KUNIT_ASSERT_EQ(test, 0,
-				copy_from_user(got, (void __user *)mb.addr +
-					       i * PAGE_SIZE, PAGE_SIZE));
-		udmabuf_test_expect_bytes(test, got,
-					  mb.expected + i * PAGE_SIZE,
-					  PAGE_SIZE);
-	}
+	for (i = nr; i-- > 0;)
+		read_mapped_page(test, &mb, i, got);
 	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 7);
 	vm_munmap(mb.addr, mb.dmabuf->size);
 }
