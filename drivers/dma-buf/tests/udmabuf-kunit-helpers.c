@@ -49,6 +49,37 @@ struct folio *udmabuf_test_folio(struct kunit *test, unsigned int order)
 	return folio;
 }
 
+/**
+ * udmabuf_test_folio_apart - a folio of the test's own, not next to another
+ * @test: the running test
+ * @order: its order
+ * @other: the folio it must not touch
+ *
+ * Folios that touch in frame order run into each other in a table. A folio
+ * that does is kept until the test ends, so the next try gets other frames.
+ *
+ * Return: a folio from folio_alloc() whose frames neither end where
+ * @other's start nor start where they end, put when the test ends.
+ */
+struct folio *udmabuf_test_folio_apart(struct kunit *test, unsigned int order,
+				       struct folio *other)
+{
+	unsigned int tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		struct folio *folio = udmabuf_test_folio(test, order);
+
+		if (folio_pfn(folio) + folio_nr_pages(folio) !=
+		    folio_pfn(other) &&
+		    folio_pfn(other) + folio_nr_pages(other) !=
+		    folio_pfn(folio))
+			return folio;
+	}
+	KUNIT_FAIL_AND_ABORT(test, "8 folios in a row touch folio %lx",
+			     folio_pfn(other));
+	return NULL;
+}
+
 /*
  * Slices made from folio_alloc() folios hold no real pin: forget them
  * instead of unpinning them.

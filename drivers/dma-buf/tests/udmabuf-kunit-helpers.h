@@ -24,6 +24,8 @@ struct udmabuf_allocs {
 };
 
 struct folio *udmabuf_test_folio(struct kunit *test, unsigned int order);
+struct folio *udmabuf_test_folio_apart(struct kunit *test, unsigned int order,
+				       struct folio *other);
 struct udmabuf_slices *udmabuf_test_slices(struct kunit *test, u32 capacity);
 u32 udmabuf_test_append(struct udmabuf_slices *slices, struct folio **folios,
 			u32 nr, u32 first_page, u32 pages);
