@@ -736,31 +736,43 @@ static void descriptor_change_between_items_test(struct kunit *test)
 	udmabuf_test_expect_unpinned(test, b, before_b);
 }
 
-struct seal_writer {
+/* A thread that takes a memfd's inode lock for writing, in @write. */
+struct waiting_writer {
 	struct file *file;
+	int (*write)(struct file *file);
 	int ret;
 	struct completion done;
 };
 
-static int seal_future_write(void *data)
+static int run_writer(void *data)
 {
-	struct seal_writer *writer = data;
+	struct waiting_writer *writer = data;
 
-	writer->ret = memfd_fcntl(writer->file, F_ADD_SEALS,
-				  F_SEAL_FUTURE_WRITE);
+	writer->ret = writer->write(writer->file);
 	complete(&writer->done);
 	return 0;
 }
 
-static struct seal_writer *stub_writer;
+static int seal_future_write(struct file *file)
+{
+	return memfd_fcntl(file, F_ADD_SEALS, F_SEAL_FUTURE_WRITE);
+}
+
+static int punch_first_page(struct file *file)
+{
+	return vfs_fallocate(file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			     0, PAGE_SIZE);
+}
+
+static struct waiting_writer *stub_writer;
 
 /*
- * At the first call, start a thread that adds F_SEAL_FUTURE_WRITE and
- * wait until it waits for the inode lock; at every call, sleep longer
- * than a waiting writer lets readers take the lock before it (then the
- * lock is handed to it the next time it is let go).
+ * At the first call, start the writer's thread and wait until it waits
+ * for the inode lock; at every call, sleep longer than a waiting writer
+ * lets readers take the lock before it (then the lock is handed to it the
+ * next time it is let go).
  */
-static long pin_with_a_sealer_waiting(struct file *memfd, loff_t start,
+static long pin_with_a_writer_waiting(struct file *memfd, loff_t start,
 				      loff_t end, struct folio **folios,
 				      unsigned int max_folios, pgoff_t *offset)
 {
@@ -769,8 +781,7 @@ static long pin_with_a_sealer_waiting(struct file *memfd, loff_t start,
 	int tries = 500;
 
 	if (!stub_pin_calls++) {
-		task = kthread_run(seal_future_write, stub_writer,
-				   "udmabuf-sealer");
+		task = kthread_run(run_writer, stub_writer, "udmabuf-writer");
 		if (!IS_ERR(task))
 			while (!rwsem_is_contended(lock) && --tries)
 				msleep(20);
@@ -791,7 +802,9 @@ static void seals_checked_after_the_lock_is_let_go_test(struct kunit *test)
 	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 16);
 	struct udmabuf_test_counts *before =
 		udmabuf_test_folio_counts(test, memfd);
-	struct seal_writer writer = { .file = memfd->file, .ret = 1 };
+	struct waiting_writer writer = {
+		.file = memfd->file, .write = seal_future_write, .ret = 1,
+	};
 	struct udmabuf_create_item items[8];
 	struct dma_buf *dmabuf;
 	u32 i;
@@ -803,7 +816,7 @@ static void seals_checked_after_the_lock_is_let_go_test(struct kunit *test)
 	stub_pin_calls = 0;
 	stub_writer = &writer;
 	kunit_activate_static_stub(test, udmabuf_pin_folios,
-				   pin_with_a_sealer_waiting);
+				   pin_with_a_writer_waiting);
 	dmabuf = udmabuf_create_dmabuf(items, ARRAY_SIZE(items));
 	KUNIT_ASSERT_NE(test, 0UL,
 			wait_for_completion_timeout(&writer.done, 10 * HZ));
@@ -815,6 +828,58 @@ static void seals_checked_after_the_lock_is_let_go_test(struct kunit *test)
 	}
 	KUNIT_EXPECT_LT(test, stub_pin_calls, (int)ARRAY_SIZE(items));
 	udmabuf_test_expect_unpinned(test, memfd, before);
+}
+
+/*
+ * A hole punched on a page while the lock is let go between two items
+ * takes the folio the first item pinned out of the file: the second item,
+ * on the same page, pins the file's new folio instead of sharing the pin
+ * of the old one, and release gives both pins back.
+ */
+static void hole_punched_between_items_test(struct kunit *test)
+{
+	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 2);
+	struct address_space *mapping = memfd->file->f_mapping;
+	struct waiting_writer writer = {
+		.file = memfd->file, .write = punch_first_page, .ret = 1,
+	};
+	struct udmabuf_create_item items[] = {
+		udmabuf_test_item(memfd, 0, 1), udmabuf_test_item(memfd, 0, 1),
+	};
+	struct folio *old, *now;
+	struct dma_buf *dmabuf;
+	struct udmabuf *ubuf;
+
+	old = filemap_get_folio(mapping, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(old));
+	init_completion(&writer.done);
+	stub_pin_calls = 0;
+	stub_writer = &writer;
+	kunit_activate_static_stub(test, udmabuf_pin_folios,
+				   pin_with_a_writer_waiting);
+	dmabuf = udmabuf_test_create(test, items, ARRAY_SIZE(items));
+	KUNIT_ASSERT_NE(test, 0UL,
+			wait_for_completion_timeout(&writer.done, 10 * HZ));
+	KUNIT_EXPECT_EQ(test, writer.ret, 0);
+	KUNIT_EXPECT_EQ(test, stub_pin_calls, 2);
+	now = filemap_get_folio(mapping, 0);
+	if (!IS_ERR(now)) {
+		ubuf = dmabuf->priv;
+		KUNIT_EXPECT_PTR_NE(test, now, old);
+		KUNIT_EXPECT_PTR_EQ(test, ubuf->slices.slice[0].folio, old);
+		KUNIT_EXPECT_PTR_EQ(test, ubuf->slices.slice[1].folio, now);
+		KUNIT_EXPECT_EQ(test, udmabuf_test_folio_pins(now), 1);
+	} else {
+		KUNIT_FAIL(test, "no folio at page 0 after the create");
+	}
+	KUNIT_EXPECT_EQ(test, udmabuf_test_folio_pins(old), 1);
+	udmabuf_test_put_now(test, dmabuf);
+	KUNIT_EXPECT_EQ(test, udmabuf_test_folio_pins(old), 0);
+	folio_put(old);
+	if (!IS_ERR(now)) {
+		KUNIT_EXPECT_EQ(test, udmabuf_test_folio_pins(now), 0);
+		folio_put(now);
+	}
 }
 
 /*
@@ -887,6 +952,7 @@ static struct kunit_case udmabuf_pin_cases[] = {
 	KUNIT_CASE(fatal_signal_between_items_test),
 	KUNIT_CASE(descriptor_change_between_items_test),
 	KUNIT_CASE(seals_checked_after_the_lock_is_let_go_test),
+	KUNIT_CASE(hole_punched_between_items_test),
 	KUNIT_CASE(shmem_and_hugetlb_items_test),
 	{}
 };
