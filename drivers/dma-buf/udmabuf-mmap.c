@@ -103,78 +103,41 @@ static bool udmabuf_vma_fits(struct vm_area_struct *vma,
 					     vma_pages(vma));
 }
 
+/* The buffer page that @addr of @vma shows. */
+static pgoff_t udmabuf_vma_pgoff(struct vm_area_struct *vma,
+				 unsigned long addr)
+{
+	return vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
+}
+
 #ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
-/* Start @frames at the page of @vma that @addr maps, for @count pages. */
-static void udmabuf_frames_at(struct udmabuf_frame_iter *frames,
-			      struct vm_area_struct *vma, unsigned long addr,
-			      pgoff_t count)
-{
-	const struct udmabuf *ubuf = vma->vm_private_data;
-
-	udmabuf_frame_iter_start(frames, &ubuf->slices, vma->vm_pgoff +
-				 ((addr - vma->vm_start) >> PAGE_SHIFT), count);
-}
-
 /*
- * Whether the PMD-sized block at @addr is one the huge fault handler maps
- * with a leaf: wholly inside @vma, its pages one run of contiguous frames
- * from @pfn (@nr_pages long) aligned as @addr is. It depends only on where
- * the VMA lies and what the buffer holds, never on THP settings that a
- * racing thread may change: the prefault leaves exactly these blocks
- * alone, so it never meets a leaf, and the huge fault handler never puts
- * one where the prefault may be filling PTEs.
- */
-static bool udmabuf_block_is_leaf(struct vm_area_struct *vma,
-				  unsigned long addr, unsigned long pfn,
-				  pgoff_t nr_pages)
-{
-	if (addr < vma->vm_start || addr + PMD_SIZE > vma->vm_end)
-		return false;
-	return udmabuf_map_order(addr, pfn, nr_pages, BIT(PMD_ORDER)) ==
-	       PMD_ORDER;
-}
-
-/*
- * Whether the block at @addr, a PMD boundary, is a leaf block; if it is,
- * @frames is started at its first page and *@pfn is that page's frame.
+ * Whether the PMD-sized block at @addr, a PMD boundary, is one the huge
+ * fault handler maps with a leaf: wholly inside @vma, its pages one run of
+ * contiguous frames aligned as @addr is; if it is, *@pfn is its first
+ * frame. It depends only on where the VMA lies and what the buffer holds,
+ * never on THP settings that a racing thread may change: the prefault
+ * leaves exactly these blocks alone, so it never meets a leaf, and the
+ * huge fault handler never puts one where the prefault may be filling
+ * PTEs. Most blocks asked about are not leaf blocks: the frame of their
+ * first page, unaligned, rules them out before their run (up to a PMD's
+ * pages, a slice each for 4 KiB folios) is walked.
  */
 static bool udmabuf_leaf_block_at(struct vm_area_struct *vma,
-				  unsigned long addr,
-				  struct udmabuf_frame_iter *frames,
-				  unsigned long *pfn)
-{
-	pgoff_t len;
-
-	if (addr < vma->vm_start || addr + PMD_SIZE > vma->vm_end)
-		return false;
-	udmabuf_frames_at(frames, vma, addr, PMD_SIZE >> PAGE_SHIFT);
-	return udmabuf_frame_iter_peek(frames, pfn, &len) &&
-	       udmabuf_block_is_leaf(vma, addr, *pfn, len);
-}
-
-/*
- * udmabuf_leaf_block_at() for the fault's walks, which ask it of blocks
- * that are mostly not leaf blocks: a leaf block's first frame is aligned
- * as its address, so the frame of one page rules out most blocks before
- * their run (up to a PMD's pages, a slice each for 4 KiB folios) is
- * walked.
- */
-static bool udmabuf_fault_leaf_block_at(struct vm_area_struct *vma,
-					unsigned long addr,
-					struct udmabuf_frame_iter *frames,
-					unsigned long *pfn)
+				  unsigned long addr, unsigned long *pfn)
 {
 	const struct udmabuf *ubuf = vma->vm_private_data;
-	struct udmabuf_pfn_run first;
+	struct udmabuf_pfn_run run;
 	pgoff_t len;
 
 	if (addr < vma->vm_start || addr + PMD_SIZE > vma->vm_end)
 		return false;
-	udmabuf_pfn_run_start(&first, &ubuf->slices, vma->vm_pgoff +
-			      ((addr - vma->vm_start) >> PAGE_SHIFT), 1, 1);
-	return udmabuf_pfn_run_next(&first, pfn, &len) &&
-	       IS_ALIGNED(*pfn, PMD_SIZE >> PAGE_SHIFT) &&
-	       udmabuf_leaf_block_at(vma, addr, frames, pfn);
+	udmabuf_pfn_run_start(&run, &ubuf->slices, udmabuf_vma_pgoff(vma, addr),
+			      PMD_SIZE >> PAGE_SHIFT, 0);
+	if (!IS_ALIGNED(udmabuf_pfn_run_peek(&run), PMD_SIZE >> PAGE_SHIFT))
+		return false;
+	return udmabuf_pfn_run_next(&run, pfn, &len) &&
+	       udmabuf_map_order(addr, *pfn, len, BIT(PMD_ORDER)) == PMD_ORDER;
 }
 
 /*
@@ -186,11 +149,9 @@ static bool udmabuf_skip_leaf_block(struct vm_area_struct *vma,
 				    struct udmabuf_frame_iter *frames,
 				    pgoff_t count)
 {
-	struct udmabuf_frame_iter block;
 	unsigned long pfn;
 
-	if (!udmabuf_fault_leaf_block_at(vma, ALIGN_DOWN(addr, PMD_SIZE),
-					 &block, &pfn))
+	if (!udmabuf_leaf_block_at(vma, ALIGN_DOWN(addr, PMD_SIZE), &pfn))
 		return false;
 	udmabuf_frame_iter_skip(frames, count);
 	return true;
@@ -204,11 +165,15 @@ static bool udmabuf_skip_leaf_block(struct vm_area_struct *vma,
 static bool udmabuf_map_leaf_block(struct vm_area_struct *vma,
 				   unsigned long block)
 {
+	const struct udmabuf *ubuf = vma->vm_private_data;
 	struct udmabuf_frame_iter frames;
 	unsigned long pfn;
 
-	if (!udmabuf_fault_leaf_block_at(vma, block, &frames, &pfn))
+	if (!udmabuf_leaf_block_at(vma, block, &pfn))
 		return false;
+	udmabuf_frame_iter_start(&frames, &ubuf->slices,
+				 udmabuf_vma_pgoff(vma, block),
+				 PMD_SIZE >> PAGE_SHIFT);
 	udmabuf_insert_ptes(vma, block, PMD_SIZE >> PAGE_SHIFT, &frames);
 	return true;
 }
@@ -247,13 +212,12 @@ static vm_fault_t udmabuf_vm_huge_fault(struct vm_fault *vmf,
 {
 	struct vm_area_struct *vma = vmf->vma;
 	unsigned long addr = ALIGN_DOWN(vmf->address, PMD_SIZE);
-	struct udmabuf_frame_iter frames;
 	unsigned long pfn;
 
 	if (!udmabuf_vma_fits(vma, vma->vm_private_data))
 		return VM_FAULT_SIGBUS;
 	if (order != PMD_ORDER ||
-	    !udmabuf_leaf_block_at(vma, addr, &frames, &pfn) ||
+	    !udmabuf_leaf_block_at(vma, addr, &pfn) ||
 	    !pmd_none(pmdp_get_lockless(vmf->pmd)))
 		return VM_FAULT_FALLBACK;
 	if ((vmf->flags & FAULT_FLAG_WRITE) &&
@@ -298,8 +262,8 @@ static void udmabuf_prefault(struct vm_area_struct *vma, unsigned long start,
 	struct udmabuf_frame_iter frames;
 	pgoff_t count, len;
 
-	udmabuf_frame_iter_start(&frames, &ubuf->slices, vma->vm_pgoff +
-				 ((start - vma->vm_start) >> PAGE_SHIFT),
+	udmabuf_frame_iter_start(&frames, &ubuf->slices,
+				 udmabuf_vma_pgoff(vma, start),
 				 (end - start) >> PAGE_SHIFT);
 	while (addr < end && udmabuf_frame_iter_peek(&frames, &pfn, &len)) {
 		count = udmabuf_pages_to_boundary(addr, end);
@@ -373,8 +337,6 @@ static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 	struct vm_area_struct *vma = vmf->vma;
 	struct udmabuf *ubuf = vma->vm_private_data;
 	struct udmabuf_pfn_run run;
-	unsigned long pfn;
-	pgoff_t len;
 	vm_fault_t ret;
 
 	if (!udmabuf_vma_fits(vma, ubuf))
@@ -385,8 +347,7 @@ static vm_fault_t udmabuf_vm_fault(struct vm_fault *vmf)
 		return ret;
 
 	udmabuf_pfn_run_start(&run, &ubuf->slices, vmf->pgoff, 1, 1);
-	udmabuf_pfn_run_next(&run, &pfn, &len);
-	ret = vmf_insert_pfn(vma, vmf->address, pfn);
+	ret = vmf_insert_pfn(vma, vmf->address, udmabuf_pfn_run_peek(&run));
 	if (ret == VM_FAULT_NOPAGE)
 		udmabuf_map_around(vma, vmf->address);
 	return ret;

@@ -263,6 +263,21 @@ void udmabuf_pfn_run_start(struct udmabuf_pfn_run *run,
 }
 
 /**
+ * udmabuf_pfn_run_peek - the frame the next run starts at, without its walk
+ * @run: a cursor from udmabuf_pfn_run_start() with pages left to visit
+ *
+ * What udmabuf_pfn_run_next() would give in *@pfn, in constant time: a
+ * caller that wants only runs starting at an aligned frame can rule out
+ * the others before a run of many slices is walked.
+ *
+ * Return: the frame of @run's next page.
+ */
+unsigned long udmabuf_pfn_run_peek(const struct udmabuf_pfn_run *run)
+{
+	return udmabuf_slice_pfn(run->slices, run->index, run->page);
+}
+
+/**
  * udmabuf_pfn_run_next - the next run of physically contiguous pages
  * @run: a cursor from udmabuf_pfn_run_start()
  * @pfn: set to the run's first page frame

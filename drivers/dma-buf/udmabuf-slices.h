@@ -163,6 +163,7 @@ u32 udmabuf_slices_find(const struct udmabuf_slices *slices, pgoff_t page);
 void udmabuf_pfn_run_start(struct udmabuf_pfn_run *run,
 			   const struct udmabuf_slices *slices,
 			   pgoff_t first, pgoff_t count, pgoff_t max_pages);
+unsigned long udmabuf_pfn_run_peek(const struct udmabuf_pfn_run *run);
 bool udmabuf_pfn_run_next(struct udmabuf_pfn_run *run, unsigned long *pfn,
 			  pgoff_t *nr_pages);
 

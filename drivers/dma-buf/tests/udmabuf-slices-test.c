@@ -251,6 +251,39 @@ static void runs_split_and_cap_test(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
 }
 
+/*
+ * A peek gives the frame the next run starts at, from inside a slice or at
+ * a slice's start, and moves nothing: the run starts there.
+ */
+static void run_peek_gives_next_frame_test(struct kunit *test)
+{
+	struct folio *folios[2];
+	struct udmabuf_slices *slices = udmabuf_test_slices(test, 2);
+	struct udmabuf_pfn_run run;
+	unsigned long pfn;
+	pgoff_t len;
+
+	folios[0] = udmabuf_test_folio(test, 3);
+	folios[1] = udmabuf_test_folio_apart(test, 0, folios[0]);
+	KUNIT_ASSERT_EQ(test, udmabuf_test_append(slices, folios, 2, 0, 9), 2);
+
+	udmabuf_pfn_run_start(&run, slices, 5, 4, 2);
+	KUNIT_EXPECT_EQ(test, udmabuf_pfn_run_peek(&run),
+			folio_pfn(folios[0]) + 5);
+	KUNIT_EXPECT_EQ(test, udmabuf_pfn_run_peek(&run),
+			folio_pfn(folios[0]) + 5);
+	KUNIT_ASSERT_TRUE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+	KUNIT_EXPECT_EQ(test, pfn, folio_pfn(folios[0]) + 5);
+	KUNIT_EXPECT_EQ(test, udmabuf_pfn_run_peek(&run),
+			folio_pfn(folios[0]) + 7);
+	KUNIT_ASSERT_TRUE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
+	KUNIT_EXPECT_EQ(test, len, 1);
+	KUNIT_EXPECT_EQ(test, udmabuf_pfn_run_peek(&run), folio_pfn(folios[1]));
+
+	udmabuf_pfn_run_start(&run, slices, 8, 1, 0);
+	KUNIT_EXPECT_EQ(test, udmabuf_pfn_run_peek(&run), folio_pfn(folios[1]));
+}
+
 /* A sub-range that starts and ends inside slices. */
 static void runs_of_sub_range_test(struct kunit *test)
 {
@@ -673,6 +706,7 @@ static struct kunit_case udmabuf_slices_cases[] = {
 	KUNIT_CASE(append_same_range_twice_test),
 	KUNIT_CASE(find_every_page_test),
 	KUNIT_CASE(runs_split_and_cap_test),
+	KUNIT_CASE(run_peek_gives_next_frame_test),
 	KUNIT_CASE(runs_of_sub_range_test),
 	KUNIT_CASE(runs_peek_and_skip_test),
 	KUNIT_CASE(frame_iter_next_test),
