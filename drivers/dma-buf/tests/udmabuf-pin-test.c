@@ -46,7 +46,6 @@ static void write_seal_refused_while_pinned_test(struct kunit *test)
 	struct dma_buf *dmabuf;
 
 	/* memfd_create(MFD_ALLOW_SEALING) lifts F_SEAL_SEAL, nothing else. */
-	SHMEM_I(file_inode(memfd->file))->seals &= ~F_SEAL_SEAL;
 	KUNIT_EXPECT_EQ(test, -EINVAL,
 			PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(&item, 1)));
 	KUNIT_ASSERT_EQ(test, 0, memfd_fcntl(memfd->file, F_ADD_SEALS,
@@ -782,12 +781,27 @@ static long pin_with_a_writer_waiting(struct file *memfd, loff_t start,
 
 	if (!stub_pin_calls++) {
 		task = kthread_run(run_writer, stub_writer, "udmabuf-writer");
-		if (!IS_ERR(task))
-			while (!rwsem_is_contended(lock) && --tries)
-				msleep(20);
+		if (IS_ERR(task)) {
+			stub_writer->ret = PTR_ERR(task);
+			complete(&stub_writer->done);
+		}
+		while (!IS_ERR(task) && !rwsem_is_contended(lock) && --tries)
+			msleep(20);
 	}
 	msleep(20);
 	return memfd_pin_folios(memfd, start, end, folios, max_folios, offset);
+}
+
+/*
+ * A create that called the stub has started the writer, and has let the
+ * lock go since: the writer ends, and the test's @writer is free again.
+ */
+static void wait_for_writer(struct kunit *test, struct waiting_writer *writer)
+{
+	if (stub_pin_calls)
+		wait_for_completion(&writer->done);
+	else
+		KUNIT_FAIL(test, "no pin call started the writer");
 }
 
 /*
@@ -809,7 +823,6 @@ static void seals_checked_after_the_lock_is_let_go_test(struct kunit *test)
 	struct dma_buf *dmabuf;
 	u32 i;
 
-	SHMEM_I(file_inode(memfd->file))->seals &= ~F_SEAL_SEAL;
 	init_completion(&writer.done);
 	for (i = 0; i < ARRAY_SIZE(items); i++)
 		items[i] = udmabuf_test_item(memfd, 2 * i, 1);
@@ -818,8 +831,7 @@ static void seals_checked_after_the_lock_is_let_go_test(struct kunit *test)
 	kunit_activate_static_stub(test, udmabuf_pin_folios,
 				   pin_with_a_writer_waiting);
 	dmabuf = udmabuf_create_dmabuf(items, ARRAY_SIZE(items));
-	KUNIT_ASSERT_NE(test, 0UL,
-			wait_for_completion_timeout(&writer.done, 10 * HZ));
+	wait_for_writer(test, &writer);
 	KUNIT_EXPECT_EQ(test, writer.ret, 0);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(dmabuf), -EINVAL);
 	if (!IS_ERR(dmabuf)) {
@@ -858,8 +870,7 @@ static void hole_punched_between_items_test(struct kunit *test)
 	kunit_activate_static_stub(test, udmabuf_pin_folios,
 				   pin_with_a_writer_waiting);
 	dmabuf = udmabuf_test_create(test, items, ARRAY_SIZE(items));
-	KUNIT_ASSERT_NE(test, 0UL,
-			wait_for_completion_timeout(&writer.done, 10 * HZ));
+	wait_for_writer(test, &writer);
 	KUNIT_EXPECT_EQ(test, writer.ret, 0);
 	KUNIT_EXPECT_EQ(test, stub_pin_calls, 2);
 	now = filemap_get_folio(mapping, 0);
