@@ -44,6 +44,12 @@ static void map_whole_memfd(struct kunit *test, u32 nr,
 	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(mb->addr));
 }
 
+/* The page faults the test's task has taken so far. */
+static unsigned long task_faults(void)
+{
+	return current->min_flt + current->maj_flt;
+}
+
 /* Read page @i of @mb through its mapping into @got: the memfd's bytes. */
 static void read_mapped_page(struct kunit *test, struct mapped_buffer *mb,
 			     u32 i, u8 *got)
@@ -72,10 +78,9 @@ static void mmap_reads_all_pages_in_growing_windows_test(struct kunit *test)
 	map_whole_memfd(test, nr, &mb);
 
 	for (i = 0; i < nr; i++) {
-		faults = current->min_flt + current->maj_flt;
+		faults = task_faults();
 		read_mapped_page(test, &mb, i, got);
-		KUNIT_EXPECT_EQ_MSG(test,
-				    current->min_flt + current->maj_flt - faults,
+		KUNIT_EXPECT_EQ_MSG(test, task_faults() - faults,
 				    i == 0 || i == 16 || i == 48 ? 1 : 0,
 				    "page %u", i);
 	}
@@ -99,10 +104,10 @@ static void mmap_reads_downwards_in_growing_windows_test(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, got);
 	map_whole_memfd(test, nr, &mb);
 
-	faults = current->min_flt + current->maj_flt;
+	faults = task_faults();
 	for (i = nr; i-- > 0;)
 		read_mapped_page(test, &mb, i, got);
-	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 7);
+	KUNIT_EXPECT_EQ(test, task_faults() - faults, 7);
 	vm_munmap(mb.addr, mb.dmabuf->size);
 }
 
@@ -124,21 +129,21 @@ static void first_fault_maps_its_window_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, 0,
 			udmabuf_test_call_fault(mb.addr + 700 * PAGE_SIZE));
 
-	faults = current->min_flt + current->maj_flt;
+	faults = task_faults();
 	for (i = 688; i < 704; i++)
 		KUNIT_ASSERT_EQ(test, 0,
 				copy_from_user(got, (void __user *)mb.addr +
 					       i * PAGE_SIZE, PAGE_SIZE));
-	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt, faults);
+	KUNIT_EXPECT_EQ(test, task_faults(), faults);
 	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr +
 						687 * PAGE_SIZE, PAGE_SIZE));
-	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
+	KUNIT_EXPECT_EQ(test, task_faults() - faults, 1);
 	udmabuf_test_expect_bytes(test, got, mb.expected + 687 * PAGE_SIZE,
 				  PAGE_SIZE);
 	/* Page 687's window, below the last: the 32 pages from 656 to 687. */
 	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr +
 						704 * PAGE_SIZE, PAGE_SIZE));
-	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 2);
+	KUNIT_EXPECT_EQ(test, task_faults() - faults, 2);
 	udmabuf_test_expect_bytes(test, got, mb.expected + 704 * PAGE_SIZE,
 				  PAGE_SIZE);
 	vm_munmap(mb.addr, mb.dmabuf->size);
@@ -250,19 +255,19 @@ static void fault_maps_faulting_page_first_test(struct kunit *test)
 	kunit_deactivate_static_stub(test, udmabuf_insert_ptes);
 
 	/* Page 700 needs no fault; page 701 one. */
-	faults = current->min_flt + current->maj_flt;
+	faults = task_faults();
 	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr +
 						700 * PAGE_SIZE, PAGE_SIZE));
-	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt, faults);
+	KUNIT_EXPECT_EQ(test, task_faults(), faults);
 	udmabuf_test_expect_bytes(test, got, mb.expected + 700 * PAGE_SIZE,
 				  PAGE_SIZE);
 	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr +
 						701 * PAGE_SIZE, PAGE_SIZE));
-	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
-	faults = current->min_flt + current->maj_flt;
+	KUNIT_EXPECT_EQ(test, task_faults() - faults, 1);
+	faults = task_faults();
 	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr,
 						mb.dmabuf->size));
-	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 5);
+	KUNIT_EXPECT_EQ(test, task_faults() - faults, 5);
 	udmabuf_test_expect_bytes(test, got, mb.expected, mb.dmabuf->size);
 	vm_munmap(mb.addr, mb.dmabuf->size);
 }
@@ -296,10 +301,10 @@ static void insert_ptes_past_frames_test(struct kunit *test)
 	mmap_read_unlock(mm);
 	KUNIT_EXPECT_EQ(test, err, -EFAULT);
 
-	faults = current->min_flt + current->maj_flt;
+	faults = task_faults();
 	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr,
 						2 * PAGE_SIZE));
-	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt, faults);
+	KUNIT_EXPECT_EQ(test, task_faults(), faults);
 	udmabuf_test_expect_bytes(test, got, mb.expected, 2 * PAGE_SIZE);
 	vm_munmap(mb.addr, mb.dmabuf->size);
 }
@@ -331,10 +336,10 @@ static void fatal_signal_stops_pin_and_prefault_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, err, -EINTR);
 	KUNIT_EXPECT_EQ(test, ret, 0);
 
-	faults = current->min_flt + current->maj_flt;
+	faults = task_faults();
 	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr,
 						mb.dmabuf->size));
-	KUNIT_EXPECT_EQ(test, current->min_flt + current->maj_flt - faults, 1);
+	KUNIT_EXPECT_EQ(test, task_faults() - faults, 1);
 	udmabuf_test_expect_bytes(test, got, mb.expected, mb.dmabuf->size);
 	vm_munmap(mb.addr, mb.dmabuf->size);
 	udmabuf_test_expect_unpinned(test, mb.memfd, before);

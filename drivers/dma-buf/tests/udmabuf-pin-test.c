@@ -844,9 +844,13 @@ static void seals_checked_after_the_lock_is_let_go_test(struct kunit *test)
 
 /*
  * A hole punched on a page while the lock is let go between two items
- * takes the folio the first item pinned out of the file: the second item,
- * on the same page, pins the file's new folio instead of sharing the pin
- * of the old one, and release gives both pins back.
+ * takes the folio the items before pinned out of the file: the items
+ * after it, on the same page, pin the file's new folio instead of sharing
+ * the pin of the old one. Four one-page items on page 0: the lock is let
+ * go after each while the puncher waits (a reader may take it back before
+ * the waiting writer the first time; each pin call's sleep then makes the
+ * lock go to the writer the next time). Each of the two folios ends with
+ * one pin, the last item shows the new one, and release gives both back.
  */
 static void hole_punched_between_items_test(struct kunit *test)
 {
@@ -855,13 +859,14 @@ static void hole_punched_between_items_test(struct kunit *test)
 	struct waiting_writer writer = {
 		.file = memfd->file, .write = punch_first_page, .ret = 1,
 	};
-	struct udmabuf_create_item items[] = {
-		udmabuf_test_item(memfd, 0, 1), udmabuf_test_item(memfd, 0, 1),
-	};
+	struct udmabuf_create_item items[4];
 	struct folio *old, *now;
 	struct dma_buf *dmabuf;
 	struct udmabuf *ubuf;
+	u32 i;
 
+	for (i = 0; i < ARRAY_SIZE(items); i++)
+		items[i] = udmabuf_test_item(memfd, 0, 1);
 	old = filemap_get_folio(mapping, 0);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(old));
 	init_completion(&writer.done);
@@ -872,16 +877,16 @@ static void hole_punched_between_items_test(struct kunit *test)
 	dmabuf = udmabuf_test_create(test, items, ARRAY_SIZE(items));
 	wait_for_writer(test, &writer);
 	KUNIT_EXPECT_EQ(test, writer.ret, 0);
-	KUNIT_EXPECT_EQ(test, stub_pin_calls, 2);
+	KUNIT_EXPECT_GE(test, stub_pin_calls, 2);
 	now = filemap_get_folio(mapping, 0);
 	if (!IS_ERR(now)) {
 		ubuf = dmabuf->priv;
 		KUNIT_EXPECT_PTR_NE(test, now, old);
 		KUNIT_EXPECT_PTR_EQ(test, ubuf->slices.slice[0].folio, old);
-		KUNIT_EXPECT_PTR_EQ(test, ubuf->slices.slice[1].folio, now);
+		KUNIT_EXPECT_PTR_EQ(test, ubuf->slices.slice[3].folio, now);
 		KUNIT_EXPECT_EQ(test, udmabuf_test_folio_pins(now), 1);
 	} else {
-		KUNIT_FAIL(test, "no folio at page 0 after the create");
+		KUNIT_FAIL(test, "page 0 a hole after the create");
 	}
 	KUNIT_EXPECT_EQ(test, udmabuf_test_folio_pins(old), 1);
 	udmabuf_test_put_now(test, dmabuf);
