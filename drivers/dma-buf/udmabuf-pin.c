@@ -146,7 +146,8 @@ static int udmabuf_pin_range(struct udmabuf_pinning *pin, struct file *memfd,
 
 		taken = udmabuf_slices_append(&ubuf->slices, batch, nr, offset,
 					      nr_pages);
-		unpin_folios(batch + taken, nr - taken);
+		if (taken < nr)
+			unpin_folios(batch + taken, nr - taken);
 
 		nr_pages -= ubuf->slices.nr_pages - before;
 		start += (loff_t)(ubuf->slices.nr_pages - before) << PAGE_SHIFT;
@@ -217,7 +218,7 @@ static int udmabuf_hugetlb_fill(struct file *memfd,
 	struct inode *inode = file_inode(memfd);
 	int ret;
 
-	if (!is_file_hugepages(memfd) || !udmabuf_hugetlb_hole(memfd, item))
+	if (!udmabuf_hugetlb_hole(memfd, item))
 		return 0;
 	if (!memfd->f_op->fallocate)
 		return -EBADFD;
@@ -295,9 +296,19 @@ int udmabuf_fill_holes(const struct udmabuf_create_item *items, u32 count)
 	}
 	return 0;
 }
+
+/*
+ * Before an item's pin, the holes of a hugetlb item filled; a shmem item
+ * (most lists, one page an item) costs no call.
+ */
+static inline int udmabuf_fill_before_pin(struct file *memfd,
+					  const struct udmabuf_create_item *item)
+{
+	return is_file_hugepages(memfd) ? udmabuf_hugetlb_fill(memfd, item) : 0;
+}
 #else
-static int udmabuf_hugetlb_fill(struct file *memfd,
-				const struct udmabuf_create_item *item)
+static int udmabuf_fill_before_pin(struct file *memfd,
+				   const struct udmabuf_create_item *item)
 {
 	return 0;
 }
@@ -346,7 +357,7 @@ static int udmabuf_pin_item(struct udmabuf_pinning *pin, struct file *memfd,
 	if (!ret)
 		ret = udmabuf_share_last_pin(pin, first, nr_pages);
 	if (!ret) {
-		ret = udmabuf_hugetlb_fill(memfd, item);
+		ret = udmabuf_fill_before_pin(memfd, item);
 		if (!ret)
 			ret = udmabuf_pin_range(pin, memfd, item->offset,
 						nr_pages);

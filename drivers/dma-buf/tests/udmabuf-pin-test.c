@@ -401,6 +401,19 @@ static long pin_one_folio(struct file *memfd, loff_t start, loff_t end,
 	return memfd_pin_folios(memfd, start, end, folios, 1, offset);
 }
 
+/*
+ * Pins one page more than asked where the file has it: a folio past the
+ * range, which the buffer must not take and must give back.
+ */
+static long pin_one_page_more(struct file *memfd, loff_t start, loff_t end,
+			      struct folio **folios, unsigned int max_folios,
+			      pgoff_t *offset)
+{
+	if (end + PAGE_SIZE < i_size_read(file_inode(memfd)))
+		end += PAGE_SIZE;
+	return memfd_pin_folios(memfd, start, end, folios, max_folios, offset);
+}
+
 static long pin_nothing(struct file *memfd, loff_t start, loff_t end,
 			struct folio **folios, unsigned int max_folios,
 			pgoff_t *offset)
@@ -452,6 +465,26 @@ static void pin_fewer_folios_than_asked_test(struct kunit *test)
 
 	udmabuf_test_fault_setup(test, &s);
 	kunit_activate_static_stub(test, udmabuf_pin_folios, pin_one_folio);
+	dmabuf = udmabuf_test_create(test, s.items, 8);
+	udmabuf_test_expect_vmap_bytes(test, dmabuf,
+				       udmabuf_test_fault_bytes(test, &s));
+	udmabuf_test_put_now(test, dmabuf);
+	udmabuf_test_expect_released(test, &s);
+}
+
+/*
+ * A pin call that returns a folio past its range (against
+ * memfd_pin_folios()' contract) still makes the same buffer, and the pin
+ * of the folio past the range is given back at once.
+ */
+static void pin_more_folios_than_asked_test(struct kunit *test)
+{
+	struct udmabuf_test_fault_setup s;
+	struct dma_buf *dmabuf;
+
+	udmabuf_test_fault_setup(test, &s);
+	kunit_activate_static_stub(test, udmabuf_pin_folios,
+				   pin_one_page_more);
 	dmabuf = udmabuf_test_create(test, s.items, 8);
 	udmabuf_test_expect_vmap_bytes(test, dmabuf,
 				       udmabuf_test_fault_bytes(test, &s));
@@ -963,6 +996,7 @@ static struct kunit_case udmabuf_pin_cases[] = {
 	KUNIT_CASE(item_in_the_last_folio_grows_the_slices_test),
 	KUNIT_CASE(long_range_pins_in_growing_batches_test),
 	KUNIT_CASE(pin_fewer_folios_than_asked_test),
+	KUNIT_CASE(pin_more_folios_than_asked_test),
 	KUNIT_CASE(pin_returning_nothing_test),
 	KUNIT_CASE(one_page_items_share_a_pin_test),
 	KUNIT_CASE(fatal_signal_between_items_test),
