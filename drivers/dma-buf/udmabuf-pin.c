@@ -307,8 +307,8 @@ static inline int udmabuf_fill_before_pin(struct file *memfd,
 	return is_file_hugepages(memfd) ? udmabuf_hugetlb_fill(memfd, item) : 0;
 }
 #else
-static int udmabuf_fill_before_pin(struct file *memfd,
-				   const struct udmabuf_create_item *item)
+static inline int udmabuf_fill_before_pin(struct file *memfd,
+					  const struct udmabuf_create_item *item)
 {
 	return 0;
 }

@@ -234,8 +234,9 @@ u32 udmabuf_slices_find(const struct udmabuf_slices *slices, pgoff_t page)
 	return low;
 }
 
-static unsigned long udmabuf_slice_pfn(const struct udmabuf_slices *slices,
-				       u32 index, pgoff_t page)
+/* Inlined: a run's walk calls it twice for each slice it passes. */
+static __always_inline unsigned long
+udmabuf_slice_pfn(const struct udmabuf_slices *slices, u32 index, pgoff_t page)
 {
 	const struct udmabuf_slice *slice = &slices->slice[index];
 
