@@ -412,6 +412,44 @@ static void fault_behind_a_leaf_test(struct kunit *test)
 }
 
 /*
+ * A 2 MiB block whose first frame is aligned but whose run is cut short is
+ * no leaf block: pages 0-255 of a huge folio twice, mapped at a 2 MiB
+ * boundary, fault into PTEs, in windows of 16, 32, 64, 128, 256 and the
+ * last 16 pages, each page showing its own frame.
+ */
+static void short_aligned_run_maps_ptes_test(struct kunit *test)
+{
+#if defined(CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP) && IS_ENABLED(CONFIG_HUGETLBFS)
+	struct udmabuf_test_memfd *memfd =
+		udmabuf_test_filled_hugetlb_memfd(test, 1);
+	struct udmabuf_test_memfd *memfds[] = { memfd, memfd };
+	struct udmabuf_create_item items[] = {
+		udmabuf_test_item(memfd, 0, HUGE_PAGES / 2),
+		udmabuf_test_item(memfd, 0, HUGE_PAGES / 2),
+	};
+	struct dma_buf *dmabuf = udmabuf_test_create(test, items, 2);
+	unsigned long area, addr;
+
+	area = kunit_vm_mmap(test, NULL, 0, 2 * SZ_2M, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(area));
+	addr = kunit_vm_mmap(test, dmabuf->file, ALIGN(area, SZ_2M), SZ_2M,
+			     PROT_READ, MAP_SHARED | MAP_FIXED, 0);
+	KUNIT_ASSERT_EQ(test, addr, ALIGN(area, SZ_2M));
+	expect_user_bytes(test, addr,
+			  udmabuf_test_expected_bytes(test, memfds, items, 2),
+			  SZ_2M, 6);
+	expect_mapping(test, addr,
+		       udmabuf_test_expected_pfns(test, memfd, items, 2,
+						  HUGE_PAGES),
+		       HUGE_PAGES, 0, 0);
+	vm_munmap(addr, SZ_2M);
+#else
+	kunit_skip(test, "no huge PFN mappings or hugetlbfs in this kernel");
+#endif
+}
+
+/*
  * A buffer of one 1 GiB hugetlb folio, mapped at a 1 GiB boundary: 6.12's
  * mm cannot move, protect or split a PUD leaf of a PFN mapping, so the
  * buffer maps with PMD leaves, one per fault, each at its own frame, and
@@ -477,6 +515,7 @@ static struct kunit_case udmabuf_mmap_huge_cases[] = {
 	KUNIT_CASE_PARAM(huge_mapping_test, huge_backing_gen_params),
 	KUNIT_CASE_SLOW(gigantic_folio_mapping_test),
 	KUNIT_CASE(fault_behind_a_leaf_test),
+	KUNIT_CASE(short_aligned_run_maps_ptes_test),
 	{}
 };
 

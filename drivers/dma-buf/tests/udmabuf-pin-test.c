@@ -907,8 +907,10 @@ static void hole_punched_between_items_test(struct kunit *test)
 	stub_writer = &writer;
 	kunit_activate_static_stub(test, udmabuf_pin_folios,
 				   pin_with_a_writer_waiting);
-	dmabuf = udmabuf_test_create(test, items, ARRAY_SIZE(items));
+	dmabuf = udmabuf_create_dmabuf(items, ARRAY_SIZE(items));
 	wait_for_writer(test, &writer);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dmabuf);
+	udmabuf_test_put_later(test, dmabuf);
 	KUNIT_EXPECT_EQ(test, writer.ret, 0);
 	KUNIT_EXPECT_GE(test, stub_pin_calls, 2);
 	now = filemap_get_folio(mapping, 0);
