@@ -127,6 +127,54 @@ static void frames_sgt_merges_touching_runs_test(struct kunit *test)
 }
 
 /*
+ * One-page runs of frames that follow each other, in every order of the
+ * four pages of a folio (one slice without its pin, so that the runs are
+ * sorted and merged): one entry of the four pages, from the folio's first
+ * frame. Runs one frame apart must sort apart, never as equals.
+ */
+static void frames_sgt_sorts_neighbour_frames_test(struct kunit *test)
+{
+	struct folio *folio = udmabuf_test_folio(test, 2);
+	struct udmabuf_slices *slices = udmabuf_test_slices(test, 4);
+	u32 order, i, wrong = 0;
+	struct sg_table sgt;
+
+	for (order = 0; order < 24; order++) {
+		u32 left = order, pages[4] = { 0, 1, 2, 3 };
+
+		/* The order-th permutation, by the factorial number system. */
+		for (i = 0; i < 4; i++) {
+			u32 pick = i + left % (4 - i), page = pages[pick];
+
+			left /= 4 - i;
+			pages[pick] = pages[i];
+			pages[i] = page;
+		}
+		slices->nr_slices = 0;
+		slices->nr_pages = 0;
+		for (i = 0; i < 4; i++)
+			KUNIT_ASSERT_EQ(test, 1, udmabuf_test_append(slices,
+								     &folio, 1,
+								     pages[i],
+								     1));
+		slices->slice[3].pinned = 0;
+		KUNIT_ASSERT_EQ(test, 0,
+				udmabuf_slices_to_frames_sgt(slices, &sgt, 0,
+							     ULONG_MAX));
+		if (sgt.orig_nents != 1 ||
+		    page_to_pfn(sg_page(sgt.sgl)) != folio_pfn(folio) ||
+		    sgt.sgl->length != 4 * PAGE_SIZE) {
+			if (!wrong++)
+				kunit_err(test, "pages %u %u %u %u: %u entries\n",
+					  pages[0], pages[1], pages[2],
+					  pages[3], sgt.orig_nents);
+		}
+		sg_free_table(&sgt);
+	}
+	KUNIT_EXPECT_EQ(test, wrong, 0);
+}
+
+/*
  * Runs with a page between them stay apart: pages 0 and 2 of a folio, and
  * page 0 again, are two one-page entries, never pages 0-2 (page 1 is not
  * the buffer's to sync).
@@ -308,6 +356,7 @@ static struct kunit_case udmabuf_sgt_cases[] = {
 	KUNIT_CASE(frames_sgt_each_page_once_test),
 	KUNIT_CASE(frames_sgt_merges_touching_runs_test),
 	KUNIT_CASE(frames_sgt_keeps_gaps_test),
+	KUNIT_CASE(frames_sgt_sorts_neighbour_frames_test),
 	KUNIT_CASE(pages_failure_test),
 	KUNIT_CASE(sgt_failure_at_each_allocation_test),
 	KUNIT_CASE(frames_sgt_failure_at_each_allocation_test),
