@@ -376,10 +376,45 @@ static void touch_blocks(struct kunit *test, unsigned long addr,
 }
 #endif
 
+#if defined(CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP) && IS_ENABLED(CONFIG_HUGETLBFS)
+/*
+ * Call the huge fault handler of the VMA at @addr for its PMD, as the
+ * core does for an empty entry, or for a write to a read-only leaf.
+ */
+static vm_fault_t call_huge_fault(unsigned long addr, bool write)
+{
+	struct mm_struct *mm = current->mm;
+	vm_fault_t ret = VM_FAULT_SIGBUS;
+	struct vm_area_struct *vma;
+	pud_t *pud;
+
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, addr);
+	pud = pud_offset(p4d_offset(pgd_offset(mm, addr), addr), addr);
+	if (vma && pud_present(READ_ONCE(*pud)))
+		ret = vma->vm_ops->huge_fault(&(struct vm_fault) {
+			.vma = vma,
+			.address = addr & PMD_MASK,
+			.real_address = addr,
+			.pgoff = vma->vm_pgoff +
+				 (((addr & PMD_MASK) - vma->vm_start) >>
+				  PAGE_SHIFT),
+			.flags = FAULT_FLAG_DEFAULT |
+				 (write ? FAULT_FLAG_WRITE : 0),
+			.pmd = pmd_offset(pud, addr),
+		}, PMD_ORDER);
+	mmap_read_unlock(mm);
+	return ret;
+}
+#endif
+
 /*
  * A fault that finds a PMD leaf where its page table would go (a huge
  * fault of another thread got there first): the access is retried,
- * VM_FAULT_NOPAGE, and the leaf stays.
+ * VM_FAULT_NOPAGE, and the leaf stays. A huge fault on that entry, no
+ * longer empty, leaves it to the core (VM_FAULT_FALLBACK), for a read
+ * and for a write (as on a leaf mprotect() made read-only: the core then
+ * splits it).
  */
 static void fault_behind_a_leaf_test(struct kunit *test)
 {
@@ -405,6 +440,11 @@ static void fault_behind_a_leaf_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pfn,
 			udmabuf_test_expected_pfns(test, memfd, &item, 1,
 						   HUGE_PAGES)[1]);
+	KUNIT_EXPECT_TRUE(test, call_huge_fault(addr + PAGE_SIZE, false) ==
+				VM_FAULT_FALLBACK);
+	KUNIT_EXPECT_TRUE(test, call_huge_fault(addr + PAGE_SIZE, true) ==
+				VM_FAULT_FALLBACK);
+	KUNIT_EXPECT_EQ(test, mapping_at(addr + PAGE_SIZE, &pfn), MAPPED_PMD);
 	vm_munmap(addr, SZ_2M);
 #else
 	kunit_skip(test, "no huge PFN mappings or hugetlbfs in this kernel");
