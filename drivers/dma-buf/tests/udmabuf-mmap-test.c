@@ -112,6 +112,36 @@ static void mmap_reads_downwards_in_growing_windows_test(struct kunit *test)
 }
 
 /*
+ * A downward fault on the first page of a 16-page block maps that whole
+ * block with the window below it: after page 63 (its window pages 48 to
+ * 63), page 32 maps pages 16 to 47, so that pages 33 to 47 and 16 to 31
+ * read without a fault, and the rest of the buffer (0 to 15) in one more.
+ */
+static void downward_fault_on_a_block_start_test(struct kunit *test)
+{
+	struct mapped_buffer mb;
+	unsigned long faults;
+	u8 *got;
+	u32 i;
+
+	got = kunit_kmalloc(test, PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, got);
+	map_whole_memfd(test, 64, &mb);
+
+	faults = task_faults();
+	read_mapped_page(test, &mb, 63, got);
+	read_mapped_page(test, &mb, 32, got);
+	KUNIT_EXPECT_EQ(test, task_faults() - faults, 2);
+	for (i = 16; i < 64; i++)
+		read_mapped_page(test, &mb, i, got);
+	KUNIT_EXPECT_EQ(test, task_faults() - faults, 2);
+	for (i = 0; i < 16; i++)
+		read_mapped_page(test, &mb, i, got);
+	KUNIT_EXPECT_EQ(test, task_faults() - faults, 3);
+	vm_munmap(mb.addr, mb.dmabuf->size);
+}
+
+/*
  * The first fault maps its window only: the 16 pages from page 688 for a
  * fault on page 700, wherever the VMA lies. The pages on either side of
  * it fault, each mapping a window twice as long from its own block.
@@ -476,6 +506,7 @@ static void core_fault_allocation_failure_at_each_point_test(struct kunit *test)
 static struct kunit_case udmabuf_mmap_cases[] = {
 	KUNIT_CASE(mmap_reads_all_pages_in_growing_windows_test),
 	KUNIT_CASE(mmap_reads_downwards_in_growing_windows_test),
+	KUNIT_CASE(downward_fault_on_a_block_start_test),
 	KUNIT_CASE(first_fault_maps_its_window_test),
 	KUNIT_CASE(mmap_at_offset_test),
 	KUNIT_CASE(mmap_writes_reach_memfd_test),
