@@ -289,6 +289,38 @@ static void hugetlb_fill_stops_at_the_item_test(struct kunit *test)
 }
 
 /*
+ * The holes of an item that the create refuses stay holes: an empty
+ * hugetlb memfd without F_SEAL_SHRINK, and the same sealed but named
+ * past its end, fail with EINVAL and allocate no huge page.
+ */
+static void hugetlb_bad_item_is_not_filled_test(struct kunit *test)
+{
+#if IS_ENABLED(CONFIG_HUGETLBFS)
+	struct udmabuf_test_memfd *memfd = udmabuf_test_hugetlb_memfd(test, 2);
+	unsigned int *seals = &HUGETLBFS_I(file_inode(memfd->file))->seals;
+	struct hstate *h = hstate_file(memfd->file);
+	struct udmabuf_create_item item =
+		udmabuf_test_item(memfd, 0, HUGE_PAGES);
+	unsigned long free_pages = hugetlb_free_settled(h);
+
+	if (free_pages < 3)
+		kunit_skip(test, "fewer than 3 free hugetlb pages");
+	*seals &= ~F_SEAL_SHRINK;
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(&item, 1)),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(h->free_huge_pages), free_pages);
+
+	*seals |= F_SEAL_SHRINK;
+	item = udmabuf_test_item(memfd, HUGE_PAGES, 2 * HUGE_PAGES);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(&item, 1)),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(h->free_huge_pages), free_pages);
+#else
+	kunit_skip(test, "no hugetlbfs in this kernel");
+#endif
+}
+
+/*
  * The fill before the pins reports only signals: a fill that fails for
  * lack of huge pages leaves the error to the pin, so a list whose first
  * item is bad fails with that item's error, not a later item's.
@@ -990,6 +1022,7 @@ static struct kunit_case udmabuf_pin_cases[] = {
 	KUNIT_CASE(hugetlb_items_inside_huge_folios_test),
 	KUNIT_CASE(hugetlb_unpopulated_memfd_test),
 	KUNIT_CASE(hugetlb_fill_stops_at_the_item_test),
+	KUNIT_CASE(hugetlb_bad_item_is_not_filled_test),
 	KUNIT_CASE(hugetlb_fill_failure_waits_for_its_item_test),
 	KUNIT_CASE(hugetlb_fill_under_signals_test),
 	KUNIT_CASE(pin_failure_at_each_call_test),
