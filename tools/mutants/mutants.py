@@ -70,6 +70,7 @@ to --results.
 import argparse
 import bisect
 import difflib
+import fcntl
 import fnmatch
 import glob
 import hashlib
@@ -1368,8 +1369,16 @@ def fmt_time(secs):
 def run_mutants(args, selected, mutants, equivalents):
     t0 = time.time()
     tree = os.path.abspath(args.tree)
-    for d in (args.logs, args.results):
+    for d in (args.logs, args.results, tree):
         os.makedirs(d, exist_ok=True)
+    # One run a tree: a second one would lay its files under the first's
+    # mutant, and both would count what the other wrote.
+    lock = open(os.path.join(tree, ".mutants.lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise SystemExit(f"mutants: another run holds {tree}; give this one "
+                         "its own --tree, build folders and --results")
     if not args.no_prepare:
         version = args.version or kernel_version()
         rc, _, _ = run([os.path.join(REPO, "tools", "build", "prepare-tree.sh"), tree, version],
@@ -1497,6 +1506,12 @@ def run_mutants(args, selected, mutants, equivalents):
     except KeyboardInterrupt:
         restore()
         print("mutants: interrupted; the tree's files are restored", file=sys.stderr)
+        # The kills kept from the run before, of mutants not reached yet,
+        # stay in the results, for the next --resume to keep in turn.
+        done = {r["id"] for r in results}
+        results += [earlier[(m.id, m.key, mutant_digest(m))] for m in selected
+                    if m.id not in done and m.key not in equivalents and
+                    (m.id, m.key, mutant_digest(m)) in earlier]
         summarize(args, selected, equivalents, results, t0, interrupted=True)
         return 130
     finally:
