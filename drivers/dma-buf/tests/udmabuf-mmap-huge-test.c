@@ -377,6 +377,20 @@ static void touch_blocks(struct kunit *test, unsigned long addr,
 #endif
 
 #if defined(CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP) && IS_ENABLED(CONFIG_HUGETLBFS)
+/* Map the 2 MiB of @dmabuf read-only at a 2 MiB boundary. */
+static unsigned long map_2m_aligned(struct kunit *test, struct dma_buf *dmabuf)
+{
+	unsigned long area, addr;
+
+	area = kunit_vm_mmap(test, NULL, 0, 2 * SZ_2M, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(area));
+	addr = kunit_vm_mmap(test, dmabuf->file, ALIGN(area, SZ_2M), SZ_2M,
+			     PROT_READ, MAP_SHARED | MAP_FIXED, 0);
+	KUNIT_ASSERT_EQ(test, addr, ALIGN(area, SZ_2M));
+	return addr;
+}
+
 /*
  * Call the huge fault handler of the VMA at @addr for its PMD, as the
  * core does for an empty entry, or for a write to a read-only leaf.
@@ -424,14 +438,9 @@ static void fault_behind_a_leaf_test(struct kunit *test)
 	struct udmabuf_create_item item =
 		udmabuf_test_item(memfd, 0, HUGE_PAGES);
 	struct dma_buf *dmabuf = udmabuf_test_create(test, &item, 1);
-	unsigned long area, addr, pfn;
+	unsigned long addr, pfn;
 
-	area = kunit_vm_mmap(test, NULL, 0, 2 * SZ_2M, PROT_NONE,
-			     MAP_PRIVATE | MAP_ANONYMOUS, 0);
-	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(area));
-	addr = kunit_vm_mmap(test, dmabuf->file, ALIGN(area, SZ_2M), SZ_2M,
-			     PROT_READ, MAP_SHARED | MAP_FIXED, 0);
-	KUNIT_ASSERT_EQ(test, addr, ALIGN(area, SZ_2M));
+	addr = map_2m_aligned(test, dmabuf);
 	touch_blocks(test, addr, SZ_2M, 1);
 	KUNIT_ASSERT_EQ(test, mapping_at(addr + PAGE_SIZE, &pfn), MAPPED_PMD);
 
@@ -468,14 +477,9 @@ static void short_aligned_run_maps_ptes_test(struct kunit *test)
 		udmabuf_test_item(memfd, 0, HUGE_PAGES / 2),
 	};
 	struct dma_buf *dmabuf = udmabuf_test_create(test, items, 2);
-	unsigned long area, addr;
+	unsigned long addr;
 
-	area = kunit_vm_mmap(test, NULL, 0, 2 * SZ_2M, PROT_NONE,
-			     MAP_PRIVATE | MAP_ANONYMOUS, 0);
-	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(area));
-	addr = kunit_vm_mmap(test, dmabuf->file, ALIGN(area, SZ_2M), SZ_2M,
-			     PROT_READ, MAP_SHARED | MAP_FIXED, 0);
-	KUNIT_ASSERT_EQ(test, addr, ALIGN(area, SZ_2M));
+	addr = map_2m_aligned(test, dmabuf);
 	expect_user_bytes(test, addr,
 			  udmabuf_test_expected_bytes(test, memfds, items, 2),
 			  SZ_2M, 6);

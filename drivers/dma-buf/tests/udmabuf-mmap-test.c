@@ -28,6 +28,7 @@ struct mapped_buffer {
 	struct udmabuf_create_item item;
 	struct dma_buf *dmabuf;
 	u8 *expected;		/* what it reads as */
+	u8 *page;		/* a page read through the mapping */
 	unsigned long addr;
 };
 
@@ -38,6 +39,8 @@ static void map_whole_memfd(struct kunit *test, u32 nr,
 	mb->item = udmabuf_test_item(mb->memfd, 0, nr);
 	mb->expected = udmabuf_test_expected_bytes(test, &mb->memfd, &mb->item,
 						   1);
+	mb->page = kunit_kmalloc(test, PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, mb->page);
 	mb->dmabuf = udmabuf_test_create(test, &mb->item, 1);
 	mb->addr = udmabuf_test_map(test, mb->dmabuf, mb->dmabuf->size,
 				    MAP_SHARED, 0);
@@ -50,13 +53,14 @@ static unsigned long task_faults(void)
 	return current->min_flt + current->maj_flt;
 }
 
-/* Read page @i of @mb through its mapping into @got: the memfd's bytes. */
+/* Read page @i of @mb through its mapping: the memfd's bytes. */
 static void read_mapped_page(struct kunit *test, struct mapped_buffer *mb,
-			     u32 i, u8 *got)
+			     u32 i)
 {
-	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb->addr +
+	KUNIT_ASSERT_EQ(test, 0, copy_from_user(mb->page,
+						(void __user *)mb->addr +
 						i * PAGE_SIZE, PAGE_SIZE));
-	udmabuf_test_expect_bytes(test, got, mb->expected + i * PAGE_SIZE,
+	udmabuf_test_expect_bytes(test, mb->page, mb->expected + i * PAGE_SIZE,
 				  PAGE_SIZE);
 }
 
@@ -70,16 +74,13 @@ static void mmap_reads_all_pages_in_growing_windows_test(struct kunit *test)
 	const u32 nr = 64;
 	struct mapped_buffer mb;
 	unsigned long faults;
-	u8 *got;
 	u32 i;
 
-	got = kunit_kmalloc(test, PAGE_SIZE, GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, got);
 	map_whole_memfd(test, nr, &mb);
 
 	for (i = 0; i < nr; i++) {
 		faults = task_faults();
-		read_mapped_page(test, &mb, i, got);
+		read_mapped_page(test, &mb, i);
 		KUNIT_EXPECT_EQ_MSG(test, task_faults() - faults,
 				    i == 0 || i == 16 || i == 48 ? 1 : 0,
 				    "page %u", i);
@@ -97,16 +98,13 @@ static void mmap_reads_downwards_in_growing_windows_test(struct kunit *test)
 	const u32 nr = 1024;
 	struct mapped_buffer mb;
 	unsigned long faults;
-	u8 *got;
 	u32 i;
 
-	got = kunit_kmalloc(test, PAGE_SIZE, GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, got);
 	map_whole_memfd(test, nr, &mb);
 
 	faults = task_faults();
 	for (i = nr; i-- > 0;)
-		read_mapped_page(test, &mb, i, got);
+		read_mapped_page(test, &mb, i);
 	KUNIT_EXPECT_EQ(test, task_faults() - faults, 7);
 	vm_munmap(mb.addr, mb.dmabuf->size);
 }
@@ -121,22 +119,19 @@ static void downward_fault_on_a_block_start_test(struct kunit *test)
 {
 	struct mapped_buffer mb;
 	unsigned long faults;
-	u8 *got;
 	u32 i;
 
-	got = kunit_kmalloc(test, PAGE_SIZE, GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, got);
 	map_whole_memfd(test, 64, &mb);
 
 	faults = task_faults();
-	read_mapped_page(test, &mb, 63, got);
-	read_mapped_page(test, &mb, 32, got);
+	read_mapped_page(test, &mb, 63);
+	read_mapped_page(test, &mb, 32);
 	KUNIT_EXPECT_EQ(test, task_faults() - faults, 2);
 	for (i = 16; i < 64; i++)
-		read_mapped_page(test, &mb, i, got);
+		read_mapped_page(test, &mb, i);
 	KUNIT_EXPECT_EQ(test, task_faults() - faults, 2);
 	for (i = 0; i < 16; i++)
-		read_mapped_page(test, &mb, i, got);
+		read_mapped_page(test, &mb, i);
 	KUNIT_EXPECT_EQ(test, task_faults() - faults, 3);
 	vm_munmap(mb.addr, mb.dmabuf->size);
 }
@@ -150,32 +145,21 @@ static void first_fault_maps_its_window_test(struct kunit *test)
 {
 	struct mapped_buffer mb;
 	unsigned long faults;
-	u8 *got;
 	u32 i;
 
-	got = kunit_kmalloc(test, PAGE_SIZE, GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, got);
 	map_whole_memfd(test, 1024, &mb);
 	KUNIT_EXPECT_EQ(test, 0,
 			udmabuf_test_call_fault(mb.addr + 700 * PAGE_SIZE));
 
 	faults = task_faults();
 	for (i = 688; i < 704; i++)
-		KUNIT_ASSERT_EQ(test, 0,
-				copy_from_user(got, (void __user *)mb.addr +
-					       i * PAGE_SIZE, PAGE_SIZE));
+		read_mapped_page(test, &mb, i);
 	KUNIT_EXPECT_EQ(test, task_faults(), faults);
-	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr +
-						687 * PAGE_SIZE, PAGE_SIZE));
+	read_mapped_page(test, &mb, 687);
 	KUNIT_EXPECT_EQ(test, task_faults() - faults, 1);
-	udmabuf_test_expect_bytes(test, got, mb.expected + 687 * PAGE_SIZE,
-				  PAGE_SIZE);
 	/* Page 687's window, below the last: the 32 pages from 656 to 687. */
-	KUNIT_ASSERT_EQ(test, 0, copy_from_user(got, (void __user *)mb.addr +
-						704 * PAGE_SIZE, PAGE_SIZE));
+	read_mapped_page(test, &mb, 704);
 	KUNIT_EXPECT_EQ(test, task_faults() - faults, 2);
-	udmabuf_test_expect_bytes(test, got, mb.expected + 704 * PAGE_SIZE,
-				  PAGE_SIZE);
 	vm_munmap(mb.addr, mb.dmabuf->size);
 }
 

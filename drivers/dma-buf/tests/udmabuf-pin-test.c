@@ -267,54 +267,36 @@ static void hugetlb_unpopulated_memfd_test(struct kunit *test)
 }
 
 /*
- * The holes filled are the item's: an item that ends on a folio boundary
- * of an empty hugetlb memfd allocates that one folio, not the next.
+ * The holes filled are the item's, and only an item the create takes: an
+ * empty hugetlb memfd without F_SEAL_SHRINK, and the same sealed but named
+ * past its end, fail with EINVAL and allocate no huge page; an item that
+ * ends on a folio boundary allocates that one folio, not the next.
  */
 static void hugetlb_fill_stops_at_the_item_test(struct kunit *test)
-{
-#if IS_ENABLED(CONFIG_HUGETLBFS)
-	struct udmabuf_test_memfd *memfd = udmabuf_test_hugetlb_memfd(test, 2);
-	struct hstate *h = hstate_file(memfd->file);
-	struct udmabuf_create_item item =
-		udmabuf_test_item(memfd, 0, HUGE_PAGES);
-	unsigned long free_pages = hugetlb_free_settled(h);
-
-	if (free_pages < 2)
-		kunit_skip(test, "fewer than 2 free hugetlb pages");
-	udmabuf_test_create(test, &item, 1);
-	KUNIT_EXPECT_EQ(test, READ_ONCE(h->free_huge_pages), free_pages - 1);
-#else
-	kunit_skip(test, "no hugetlbfs in this kernel");
-#endif
-}
-
-/*
- * The holes of an item that the create refuses stay holes: an empty
- * hugetlb memfd without F_SEAL_SHRINK, and the same sealed but named
- * past its end, fail with EINVAL and allocate no huge page.
- */
-static void hugetlb_bad_item_is_not_filled_test(struct kunit *test)
 {
 #if IS_ENABLED(CONFIG_HUGETLBFS)
 	struct udmabuf_test_memfd *memfd = udmabuf_test_hugetlb_memfd(test, 2);
 	unsigned int *seals = &HUGETLBFS_I(file_inode(memfd->file))->seals;
 	struct hstate *h = hstate_file(memfd->file);
 	struct udmabuf_create_item item =
-		udmabuf_test_item(memfd, 0, HUGE_PAGES);
+		udmabuf_test_item(memfd, HUGE_PAGES, 2 * HUGE_PAGES);
 	unsigned long free_pages = hugetlb_free_settled(h);
 
-	if (free_pages < 3)
-		kunit_skip(test, "fewer than 3 free hugetlb pages");
+	if (free_pages < 2)
+		kunit_skip(test, "fewer than 2 free hugetlb pages");
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(&item, 1)),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(h->free_huge_pages), free_pages);
+
+	item = udmabuf_test_item(memfd, 0, HUGE_PAGES);
 	*seals &= ~F_SEAL_SHRINK;
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(&item, 1)),
 			-EINVAL);
 	KUNIT_EXPECT_EQ(test, READ_ONCE(h->free_huge_pages), free_pages);
 
 	*seals |= F_SEAL_SHRINK;
-	item = udmabuf_test_item(memfd, HUGE_PAGES, 2 * HUGE_PAGES);
-	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(udmabuf_create_dmabuf(&item, 1)),
-			-EINVAL);
-	KUNIT_EXPECT_EQ(test, READ_ONCE(h->free_huge_pages), free_pages);
+	udmabuf_test_create(test, &item, 1);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(h->free_huge_pages), free_pages - 1);
 #else
 	kunit_skip(test, "no hugetlbfs in this kernel");
 #endif
@@ -1022,7 +1004,6 @@ static struct kunit_case udmabuf_pin_cases[] = {
 	KUNIT_CASE(hugetlb_items_inside_huge_folios_test),
 	KUNIT_CASE(hugetlb_unpopulated_memfd_test),
 	KUNIT_CASE(hugetlb_fill_stops_at_the_item_test),
-	KUNIT_CASE(hugetlb_bad_item_is_not_filled_test),
 	KUNIT_CASE(hugetlb_fill_failure_waits_for_its_item_test),
 	KUNIT_CASE(hugetlb_fill_under_signals_test),
 	KUNIT_CASE(pin_failure_at_each_call_test),

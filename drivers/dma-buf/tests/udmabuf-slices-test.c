@@ -222,18 +222,29 @@ static void find_every_page_test(struct kunit *test)
 	}
 }
 
-/* Runs stop where frames stop following each other, and at the cap. */
-static void runs_split_and_cap_test(struct kunit *test)
+/*
+ * Slices of nine pages: the eight of an order-3 folio, then the one of a
+ * folio whose frame does not follow them, in @folios.
+ */
+static struct udmabuf_slices *nine_pages_in_two_runs(struct kunit *test,
+						     struct folio **folios)
 {
-	struct folio *folios[2];
 	struct udmabuf_slices *slices = udmabuf_test_slices(test, 2);
-	struct udmabuf_pfn_run run;
-	unsigned long pfn;
-	pgoff_t len;
 
 	folios[0] = udmabuf_test_folio(test, 3);
 	folios[1] = udmabuf_test_folio_apart(test, 0, folios[0]);
 	KUNIT_ASSERT_EQ(test, udmabuf_test_append(slices, folios, 2, 0, 9), 2);
+	return slices;
+}
+
+/* Runs stop where frames stop following each other, and at the cap. */
+static void runs_split_and_cap_test(struct kunit *test)
+{
+	struct folio *folios[2];
+	struct udmabuf_slices *slices = nine_pages_in_two_runs(test, folios);
+	struct udmabuf_pfn_run run;
+	unsigned long pfn;
+	pgoff_t len;
 
 	udmabuf_pfn_run_start(&run, slices, 0, 9, 3);
 	KUNIT_ASSERT_TRUE(test, udmabuf_pfn_run_next(&run, &pfn, &len));
@@ -258,14 +269,10 @@ static void runs_split_and_cap_test(struct kunit *test)
 static void run_peek_gives_next_frame_test(struct kunit *test)
 {
 	struct folio *folios[2];
-	struct udmabuf_slices *slices = udmabuf_test_slices(test, 2);
+	struct udmabuf_slices *slices = nine_pages_in_two_runs(test, folios);
 	struct udmabuf_pfn_run run;
 	unsigned long pfn;
 	pgoff_t len;
-
-	folios[0] = udmabuf_test_folio(test, 3);
-	folios[1] = udmabuf_test_folio_apart(test, 0, folios[0]);
-	KUNIT_ASSERT_EQ(test, udmabuf_test_append(slices, folios, 2, 0, 9), 2);
 
 	udmabuf_pfn_run_start(&run, slices, 5, 4, 2);
 	KUNIT_EXPECT_EQ(test, udmabuf_pfn_run_peek(&run),
