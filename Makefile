@@ -6,6 +6,7 @@
 #   make test      everything CI runs; ends with "total: N passed, N failed"
 #   make kunit     the UML KUnit suites
 #   make kunit-x86 the KUnit suites on x86_64 under QEMU (hugetlb, THP)
+#   make kunit-x86-swiotlb  the dma-buf suite there under swiotlb=force
 #   make selftest  the tree's udmabuf selftest and ours, in the VM
 #                  (STOCK=1: against the untouched 6.12 driver)
 #   make bench     our driver against the stock one in the VM: tables, plot
@@ -114,10 +115,12 @@ include mk/vm.mk mk/kunit.mk mk/stress.mk mk/client.mk mk/bench.mk \
 # and always ends with the total: a stage without new results, or short of
 # cases, fails. A new stage: its rule in test-stages, its STAGES_ here
 # (in the order the total lists them).
-test-stages: kunit-uml lint selftest-run swiotlb kunit-x86 sanitize coverage \
-	check-patches-quick stress-run kunit-x86-debug client-run v4l2-run
+test-stages: kunit-uml lint selftest-run swiotlb kunit-x86 kunit-x86-swiotlb \
+	sanitize coverage check-patches-quick stress-run kunit-x86-debug \
+	client-run v4l2-run
 STAGES_test = $(STAGES_kunit-uml) $(STAGES_lint) $(STAGES_selftest-run) \
-	$(STAGES_kunit-x86) $(STAGES_kunit-x86-debug) $(STAGES_sanitize) \
+	$(STAGES_kunit-x86) $(STAGES_kunit-x86-swiotlb) \
+	$(STAGES_kunit-x86-debug) $(STAGES_sanitize) \
 	$(STAGES_coverage) $(STAGES_check-patches-quick) $(STAGES_stress-run) \
 	$(STAGES_client-run) $(STAGES_swiotlb) $(STAGES_v4l2-run)
 

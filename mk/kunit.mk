@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # KUnit: the suites under UML (make kunit), on x86_64 under QEMU (make
-# kunit-x86, and kunit-x86-debug on make stress's debug kernel), with
+# kunit-x86; kunit-x86-swiotlb, the dma-buf suite under swiotlb=force;
+# kunit-x86-debug on make stress's debug kernel), with
 # sanitizers (make sanitize) and with clang coverage (make coverage).
 
-.PHONY: kunit-uml kunit-x86 kunit-x86-debug sanitize coverage
+.PHONY: kunit-uml kunit-x86 kunit-x86-swiotlb kunit-x86-debug sanitize \
+	coverage
 
 KUNIT := ./tools/testing/kunit/kunit.py
 KUNIT_TIMEOUT ?= 900
@@ -35,7 +37,6 @@ kunit-uml: tree
 # with 1 GiB leaves, for the huge-mapping cases. Any kernel report in the
 # kernel's log (kunit.py's test.log, kept as $(RESULTS)/NAME-kernel.log)
 # fails the case NAME-reports.
-KUNIT_X86_CONFIG = $(VM_BUILD)/last_used_kunitconfig
 KUNIT_X86_QEMU = -smp 4 $$(grep -qx KVM $(RESULTS)/accel 2>/dev/null && \
 	echo -accel kvm -cpu host || \
 	echo -accel tcg,thread=multi -cpu qemu64,+pdpe1gb)
@@ -47,17 +48,37 @@ define kunit_reports
 		$(call save_exit,$(1)-reports)
 endef
 
+# kunit.py's last kunitconfig in an x86_64 build folder, as the kernel's
+# .config covers it: kunit.py keeps the .config; the old log goes.
+define kunit_x86_prepare
+	@( printf 'CONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\n'; \
+	   cat $(REPO)/.kunitconfig ) >$(1)/last_used_kunitconfig
+	@rm -f $(1)/test.log
+endef
+
 STAGES_kunit-x86 := x86_64:kunit x86_64-reports
 kunit-x86: vm-kernel
 	$(fresh)
-	@( printf 'CONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\n'; \
-	   cat $(REPO)/.kunitconfig ) >$(KUNIT_X86_CONFIG)
-	@rm -f $(VM_BUILD)/test.log
+	$(call kunit_x86_prepare,$(VM_BUILD))
 	$(call kunit_run,x86_64,$(VM_BUILD),--arch=x86_64 \
 		--kunitconfig=$(REPO)/.kunitconfig \
 		--kernel_args="hugepages=16 hugepagesz=1G hugepages=1" \
 		--qemu_args="-m 2560 $(KUNIT_X86_QEMU)")
 	$(call kunit_reports,x86_64,$(VM_BUILD))
+
+# The dma-buf suite on the same kernel with every DMA mapping bounced
+# (swiotlb=force, as in confidential guests): an importer's device works
+# on bounce copies, and it and the CPU must still see each other's writes.
+STAGES_kunit-x86-swiotlb := x86_64-swiotlb:kunit=udmabuf-dmabuf \
+	x86_64-swiotlb-reports
+kunit-x86-swiotlb: vm-kernel
+	$(fresh)
+	$(call kunit_x86_prepare,$(VM_BUILD))
+	$(call kunit_run,x86_64-swiotlb,$(VM_BUILD),--arch=x86_64 \
+		--kunitconfig=$(REPO)/.kunitconfig \
+		--kernel_args="swiotlb=force hugepages=16" \
+		--qemu_args="-m 2560 $(KUNIT_X86_QEMU)" udmabuf-dmabuf)
+	$(call kunit_reports,x86_64-swiotlb,$(VM_BUILD))
 
 # The same suites on make stress's debug kernel (KASAN, lockdep, DEBUG_VM,
 # kmemleak...), with full preemption as make stress boots it, its 1 GiB
@@ -67,9 +88,7 @@ kunit-x86: vm-kernel
 STAGES_kunit-x86-debug := x86_64-debug:kunit x86_64-debug-reports
 kunit-x86-debug: vm-debug-kernel
 	$(fresh)
-	@( printf 'CONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\n'; \
-	   cat $(REPO)/.kunitconfig ) >$(VM_DEBUG_BUILD)/last_used_kunitconfig
-	@rm -f $(VM_DEBUG_BUILD)/test.log
+	$(call kunit_x86_prepare,$(VM_DEBUG_BUILD))
 	$(call kunit_run,x86_64-debug,$(VM_DEBUG_BUILD),--arch=x86_64 \
 		--kunitconfig=$(REPO)/.kunitconfig \
 		--kernel_args="preempt=full hugepages=16 $(DEBUG_GIGANTIC) \

@@ -12,6 +12,8 @@ Makefile); prints the cases each stage must run, per group. Kinds:
            case per KUNIT_CASE*(), one per element of the parameter array
            of a KUNIT_CASE_PARAM() (KUNIT_ARRAY_PARAM[_DESC]()), as
            kunit.py's JSON counts them; a group per suite.
+  kunit=GLOB  those of the suites whose names match GLOB (kunit.py's
+           filter_glob of the stage's run).
   vm=PROGS a boot of tools/vm/run-vm.sh with PROGS (name:arg:arg,...), a
            group per program (its source: our selftests, or NAME.c in a
            folder of tools/): a kselftest harness program one case per
@@ -272,6 +274,9 @@ def expected(kind, repo=REPO, tree=None):
     tree = tree or os.path.join(repo, "build", "linux")
     if kind == "kunit":
         return kunit_counts(repo)
+    if kind.startswith("kunit="):
+        return {suite: n for suite, n in kunit_counts(repo).items()
+                if fnmatch.fnmatchcase(suite, kind[6:])}
     if kind.startswith("vm="):
         return vm_counts(kind[3:], repo, tree)
     if kind:
