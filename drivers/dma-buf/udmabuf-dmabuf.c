@@ -3,8 +3,9 @@
 
 /*
  * udmabuf: the dma-buf side of a buffer. Importers get sg tables of its
- * pages, the CPU access brackets sync the caches through a mapping for
- * the buffer's device, and vmap() maps its pages into the kernel.
+ * pages; the CPU access brackets sync the caches through a mapping for
+ * the buffer's device, and sync the importers' mappings; vmap() maps its
+ * pages into the kernel.
  */
 
 #include <kunit/static_stub.h>
@@ -47,26 +48,19 @@ VISIBLE_IF_KUNIT int udmabuf_dma_map(struct device *dev, struct sg_table *sgt,
 }
 
 /*
- * The buffer's pages as an sg table, cut to @dev's segment limits: in
+ * Fills @sgt with the buffer's pages, cut to @dev's segment limits: in
  * buffer order, or (@each_page_once) each page once, in frame order.
  */
-static struct sg_table *udmabuf_build_sgt(struct udmabuf *ubuf,
-					  struct device *dev,
-					  bool each_page_once)
+static int udmabuf_fill_sgt(struct udmabuf *ubuf, struct device *dev,
+			    struct sg_table *sgt, bool each_page_once)
 {
 	size_t max_segment = min_t(size_t, dma_get_max_seg_size(dev),
 				   dma_max_mapping_size(dev));
-	struct sg_table *sgt;
-	int ret;
 
 	/* Every segment holds a whole page of the buffer (0: no limit). */
 	if ((max_segment && max_segment < PAGE_SIZE) ||
 	    dma_get_seg_boundary(dev) < PAGE_SIZE - 1)
-		return ERR_PTR(-EINVAL);
-
-	sgt = kzalloc(sizeof(*sgt), GFP_KERNEL_ACCOUNT);
-	if (!sgt)
-		return ERR_PTR(-ENOMEM);
+		return -EINVAL;
 
 	/*
 	 * The segment limit is the device's (64 KiB where it has no DMA
@@ -74,17 +68,11 @@ static struct sg_table *udmabuf_build_sgt(struct udmabuf *ubuf,
 	 * segment, as each is bounced on its own.
 	 */
 	if (each_page_once)
-		ret = udmabuf_slices_to_frames_sgt(&ubuf->slices, sgt,
-						   max_segment,
-						   dma_get_seg_boundary(dev));
-	else
-		ret = udmabuf_slices_to_sgt(&ubuf->slices, sgt, max_segment,
-					    dma_get_seg_boundary(dev));
-	if (ret) {
-		kfree(sgt);
-		return ERR_PTR(ret);
-	}
-	return sgt;
+		return udmabuf_slices_to_frames_sgt(&ubuf->slices, sgt,
+						    max_segment,
+						    dma_get_seg_boundary(dev));
+	return udmabuf_slices_to_sgt(&ubuf->slices, sgt, max_segment,
+				     dma_get_seg_boundary(dev));
 }
 
 static void udmabuf_free_sgt(struct sg_table *sgt)
@@ -93,52 +81,103 @@ static void udmabuf_free_sgt(struct sg_table *sgt)
 	kfree(sgt);
 }
 
-static struct sg_table *udmabuf_map_sgt(struct udmabuf *ubuf,
-					struct device *dev,
-					enum dma_data_direction dir,
-					unsigned long attrs)
-{
-	struct sg_table *sgt = udmabuf_build_sgt(ubuf, dev, false);
-	int ret;
-
-	if (IS_ERR(sgt))
-		return sgt;
-	ret = udmabuf_dma_map(dev, sgt, dir, attrs);
-	if (ret) {
-		udmabuf_free_sgt(sgt);
-		return ERR_PTR(ret);
-	}
-	return sgt;
-}
-
-static void udmabuf_unmap_sgt(struct device *dev, struct sg_table *sgt,
-			      enum dma_data_direction dir, unsigned long attrs)
-{
-	dma_unmap_sgtable(dev, sgt, dir, attrs);
-	udmabuf_free_sgt(sgt);
-}
+/**
+ * struct udmabuf_import - an importer's mapping of a buffer
+ * @sgt: the table the importer got
+ * @dir: the direction it was mapped in
+ *
+ * An attachment's priv while it is mapped, under the buffer's reservation
+ * lock, which CPU access brackets take to sync it.
+ */
+struct udmabuf_import {
+	struct sg_table sgt;
+	enum dma_data_direction dir;
+};
 
 /*
- * Importers map without a cache sync, and unmap without one. The dma-buf
- * contract has the CPU bracket its access with DMA_BUF_IOCTL_SYNC, whose
- * end syncs the pages for devices, so a sync here would repeat that work
- * on every map. It would also make the DMA-API debugger report the
- * importer's mapping as overlapping the CPU bracket's (a syncing mapping of
- * cachelines already mapped is an error to it).
+ * Importers' mappings are synced as streaming DMA mappings are: for the
+ * device once made, for the CPU before they are undone, and both ways
+ * around each CPU access bracket (udmabuf_sync_importers()). That is what
+ * keeps a device that works on swiotlb's bounce copies (a confidential
+ * guest's, or one whose mask cannot reach the pages) in step with the
+ * pages. The map and unmap themselves skip the sync and it is done apart:
+ * the DMA-API debugger reports a syncing mapping of cachelines that another
+ * mapping holds, and a buffer's pages may be mapped for several devices,
+ * or several times in one buffer, at once.
  */
 static struct sg_table *
 udmabuf_map_dma_buf(struct dma_buf_attachment *attach,
 		    enum dma_data_direction dir)
 {
-	return udmabuf_map_sgt(attach->dmabuf->priv, attach->dev, dir,
-			       DMA_ATTR_SKIP_CPU_SYNC);
+	struct udmabuf_import *import;
+	int ret;
+
+	import = kzalloc(sizeof(*import), GFP_KERNEL_ACCOUNT);
+	if (!import)
+		return ERR_PTR(-ENOMEM);
+	ret = udmabuf_fill_sgt(attach->dmabuf->priv, attach->dev, &import->sgt,
+			       false);
+	if (ret)
+		goto free_import;
+	ret = udmabuf_dma_map(attach->dev, &import->sgt, dir,
+			      DMA_ATTR_SKIP_CPU_SYNC);
+	if (ret)
+		goto free_table;
+	dma_sync_sgtable_for_device(attach->dev, &import->sgt, dir);
+	import->dir = dir;
+	attach->priv = import;
+	return &import->sgt;
+
+free_table:
+	sg_free_table(&import->sgt);
+free_import:
+	kfree(import);
+	return ERR_PTR(ret);
 }
 
 static void udmabuf_unmap_dma_buf(struct dma_buf_attachment *attach,
 				  struct sg_table *sgt,
 				  enum dma_data_direction dir)
 {
-	udmabuf_unmap_sgt(attach->dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
+	struct udmabuf_import *import = container_of(sgt, typeof(*import),
+						     sgt);
+
+	attach->priv = NULL;
+	dma_sync_sgtable_for_cpu(attach->dev, sgt, dir);
+	dma_unmap_sgtable(attach->dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
+	sg_free_table(sgt);
+	kfree(import);
+}
+
+/*
+ * Syncs each importer's mapping for a CPU access bracket, in the direction
+ * it was mapped in (the DMA-API debugger reports a sync in another): for
+ * the CPU at a begin, unless the bracket only writes; for the devices at an
+ * end, unless it only read. A write-only begin that copied a device's
+ * bounce copy back would undo the writes of other brackets in progress; a
+ * read-only end has nothing of the CPU's to pass on.
+ */
+static void udmabuf_sync_importers(struct dma_buf *dmabuf,
+				   enum dma_data_direction dir, bool begin)
+{
+	struct dma_buf_attachment *attach;
+
+	if (dir == (begin ? DMA_TO_DEVICE : DMA_FROM_DEVICE))
+		return;
+	dma_resv_lock(dmabuf->resv, NULL);
+	list_for_each_entry(attach, &dmabuf->attachments, node) {
+		struct udmabuf_import *import = attach->priv;
+
+		if (!import)
+			continue;
+		if (begin)
+			dma_sync_sgtable_for_cpu(attach->dev, &import->sgt,
+						 import->dir);
+		else
+			dma_sync_sgtable_for_device(attach->dev, &import->sgt,
+						    import->dir);
+	}
+	dma_resv_unlock(dmabuf->resv);
 }
 
 static int udmabuf_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
@@ -293,9 +332,14 @@ static int udmabuf_cpu_access(struct dma_buf *dmabuf,
 
 	sgt = ubuf->cpu_sgt;
 	if (!sgt) {
-		sgt = udmabuf_build_sgt(ubuf, dev, true);
-		if (IS_ERR(sgt))
-			return PTR_ERR(sgt);
+		sgt = kzalloc(sizeof(*sgt), GFP_KERNEL_ACCOUNT);
+		if (!sgt)
+			return -ENOMEM;
+		ret = udmabuf_fill_sgt(ubuf, dev, sgt, true);
+		if (ret) {
+			kfree(sgt);
+			return ret;
+		}
 	}
 	ret = udmabuf_cpu_sync(dev, sgt, dir, begin);
 	if (ret) {
@@ -312,13 +356,21 @@ static int udmabuf_cpu_access(struct dma_buf *dmabuf,
 static int udmabuf_begin_cpu_access(struct dma_buf *dmabuf,
 				    enum dma_data_direction dir)
 {
-	return udmabuf_cpu_access(dmabuf, dir, true);
+	int ret = udmabuf_cpu_access(dmabuf, dir, true);
+
+	if (!ret)
+		udmabuf_sync_importers(dmabuf, dir, true);
+	return ret;
 }
 
 static int udmabuf_end_cpu_access(struct dma_buf *dmabuf,
 				  enum dma_data_direction dir)
 {
-	return udmabuf_cpu_access(dmabuf, dir, false);
+	int ret = udmabuf_cpu_access(dmabuf, dir, false);
+
+	if (!ret)
+		udmabuf_sync_importers(dmabuf, dir, false);
+	return ret;
 }
 
 /**

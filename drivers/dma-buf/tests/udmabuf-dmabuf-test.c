@@ -356,7 +356,8 @@ static void unmap_importer(struct dma_buf_attachment *attach,
  * CPU brackets and importers in every order: a bracket then two
  * importers, importers then a bracket, a write-only bracket then release.
  * Under CONFIG_DMA_API_DEBUG none of them may be reported: the importers'
- * mappings overlap the bracket's cachelines, so they must not sync.
+ * mappings overlap the bracket's cachelines, so they must be made without
+ * a sync (and synced apart).
  */
 static void cpu_access_and_importers_test(struct kunit *test)
 {
@@ -402,6 +403,122 @@ static void cpu_access_and_importers_test(struct kunit *test)
 
 	udmabuf_test_expect_unpinned(test, memfd, before);
 	udmabuf_test_expect_allocs(test, &allocs);
+}
+
+/*
+ * An importer's device and the CPU see each other's writes: at the map,
+ * at each end of a CPU bracket, at the unmap. Under swiotlb a device
+ * works on bounce copies that only syncs of its own mapping keep in step
+ * with the buffer's pages. A second importer maps the buffer for reading
+ * only and is synced in that direction (the DMA-API debugger reports a
+ * sync in another).
+ */
+static void importers_see_cpu_writes_and_cpu_sees_theirs_test(struct kunit *test)
+{
+	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 8);
+	struct udmabuf_test_memfd *memfds[] = { memfd, memfd };
+	struct udmabuf_create_item items[] = {
+		udmabuf_test_item(memfd, 5, 3), udmabuf_test_item(memfd, 0, 5),
+	};
+	unsigned long *pfns = udmabuf_test_expected_pfns(test, memfd, items,
+							 2, 8);
+	u8 *bytes = udmabuf_test_expected_bytes(test, memfds, items, 2);
+	struct dma_buf *dmabuf = udmabuf_test_create(test, items, 2);
+	struct dma_buf_attachment *rw = udmabuf_test_attach(test, dmabuf);
+	struct dma_buf_attachment *ro = udmabuf_test_attach(test, dmabuf);
+	struct sg_table *rw_sgt, *ro_sgt;
+	struct iosys_map map;
+
+	rw_sgt = dma_buf_map_attachment_unlocked(rw, DMA_BIDIRECTIONAL);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, rw_sgt);
+	ro_sgt = dma_buf_map_attachment_unlocked(ro, DMA_TO_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ro_sgt);
+	udmabuf_test_expect_dma_view(test, rw->dev, rw_sgt, pfns, bytes, 8);
+	udmabuf_test_expect_dma_view(test, ro->dev, ro_sgt, pfns, bytes, 8);
+
+	/* The CPU writes in a bracket: both devices read it after its end. */
+	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(dmabuf, &map));
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
+							  DMA_BIDIRECTIONAL));
+	udmabuf_test_fill_pattern(bytes, memfd->seed ^ 0x11, 0, dmabuf->size);
+	memcpy(map.vaddr, bytes, dmabuf->size);
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
+							DMA_BIDIRECTIONAL));
+	udmabuf_test_expect_dma_view(test, rw->dev, rw_sgt, pfns, bytes, 8);
+	udmabuf_test_expect_dma_view(test, ro->dev, ro_sgt, pfns, bytes, 8);
+
+	/* A device writes: the CPU reads it in its next bracket. */
+	udmabuf_test_fill_pattern(bytes, memfd->seed ^ 0x22, 0, dmabuf->size);
+	udmabuf_test_dma_write(test, rw->dev, rw_sgt, pfns, bytes, 8);
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
+							  DMA_FROM_DEVICE));
+	udmabuf_test_expect_bytes(test, map.vaddr, bytes, dmabuf->size);
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
+							DMA_FROM_DEVICE));
+
+	/* And once the device is done with the buffer, without a bracket. */
+	udmabuf_test_fill_pattern(bytes, memfd->seed ^ 0x33, 0, dmabuf->size);
+	udmabuf_test_dma_write(test, rw->dev, rw_sgt, pfns, bytes, 8);
+	dma_buf_unmap_attachment_unlocked(rw, rw_sgt, DMA_BIDIRECTIONAL);
+	dma_buf_detach(dmabuf, rw);
+	udmabuf_test_expect_bytes(test, map.vaddr, bytes, dmabuf->size);
+
+	dma_buf_vunmap_unlocked(dmabuf, &map);
+	dma_buf_unmap_attachment_unlocked(ro, ro_sgt, DMA_TO_DEVICE);
+	dma_buf_detach(dmabuf, ro);
+}
+
+/*
+ * What a bracket does not touch stays as it is: a read-only bracket's end
+ * leaves what a device wrote meanwhile, and a write-only bracket's begin
+ * leaves what the CPU wrote in another bracket still open. Under swiotlb
+ * either would otherwise copy stale bytes over them. An importer attached
+ * but not mapped is passed over.
+ */
+static void brackets_leave_what_they_do_not_touch_test(struct kunit *test)
+{
+	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 4);
+	struct udmabuf_create_item item = udmabuf_test_item(memfd, 0, 4);
+	unsigned long *pfns = udmabuf_test_expected_pfns(test, memfd, &item,
+							 1, 4);
+	u8 *bytes = udmabuf_test_kvmalloc(test, PG(4));
+	struct dma_buf *dmabuf = udmabuf_test_create(test, &item, 1);
+	struct dma_buf_attachment *attach = udmabuf_test_attach(test, dmabuf);
+	struct dma_buf_attachment *unmapped = udmabuf_test_attach(test, dmabuf);
+	struct iosys_map map;
+	struct sg_table *sgt;
+
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
+	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(dmabuf, &map));
+
+	/* A device writes while the CPU reads. */
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
+							  DMA_FROM_DEVICE));
+	udmabuf_test_fill_pattern(bytes, memfd->seed ^ 0x44, 0, PG(4));
+	udmabuf_test_dma_write(test, attach->dev, sgt, pfns, bytes, 4);
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
+							DMA_FROM_DEVICE));
+	udmabuf_test_expect_dma_view(test, attach->dev, sgt, pfns, bytes, 4);
+
+	/* Two writers' brackets overlap. */
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
+							  DMA_TO_DEVICE));
+	udmabuf_test_fill_pattern(bytes, memfd->seed ^ 0x55, 0, PG(4));
+	memcpy(map.vaddr, bytes, PG(4));
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
+							  DMA_TO_DEVICE));
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
+							DMA_TO_DEVICE));
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
+							DMA_TO_DEVICE));
+	udmabuf_test_expect_dma_view(test, attach->dev, sgt, pfns, bytes, 4);
+	udmabuf_test_expect_bytes(test, map.vaddr, bytes, PG(4));
+
+	dma_buf_vunmap_unlocked(dmabuf, &map);
+	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
+	dma_buf_detach(dmabuf, attach);
+	dma_buf_detach(dmabuf, unmapped);
 }
 
 /* The frame of page @index of a memfd of small folios. */
@@ -903,6 +1020,8 @@ static struct kunit_case udmabuf_dmabuf_cases[] = {
 	KUNIT_CASE(map_respects_device_segments_test),
 	KUNIT_CASE(map_refuses_segments_below_a_page_test),
 	KUNIT_CASE(cpu_access_and_importers_test),
+	KUNIT_CASE(importers_see_cpu_writes_and_cpu_sees_theirs_test),
+	KUNIT_CASE(brackets_leave_what_they_do_not_touch_test),
 	KUNIT_CASE(cpu_access_buffers_sharing_pages_test),
 	KUNIT_CASE(cpu_access_keeps_no_mapping_test),
 	KUNIT_CASE(cpu_access_syncs_each_page_once_test),

@@ -387,25 +387,14 @@ static bool dma_is_direct(struct device *dev)
 	return !get_dma_ops(dev) && !use_dma_iommu(dev);
 }
 
-/**
- * udmabuf_test_expect_dma_view - expect what a device reads of a buffer
- * @test: the running test
- * @dev: the device @sgt is mapped for
- * @sgt: the mapped table
- * @pfns: the frame of each page
- * @bytes: what the pages hold
- * @nr_pages: the pages of the buffer
- *
- * Follows the DMA segments of @sgt: page after page, they must lead to
- * the frames in @pfns (unless bounced) holding @bytes. Both are found
- * without the driver: the frames in the files' page cache, the bytes from
- * the files' patterns. EXPECTs only: this also runs inside the driver's
- * map, from a stub.
+/*
+ * Follows the DMA segments of @sgt page after page, as a device would:
+ * each must lead to the frame in @pfns (unless bounced), where the device
+ * reads @bytes or (@device_writes) writes them.
  */
-void udmabuf_test_expect_dma_view(struct kunit *test, struct device *dev,
-				  struct sg_table *sgt,
-				  const unsigned long *pfns, const u8 *bytes,
-				  u32 nr_pages)
+static void walk_dma_view(struct kunit *test, struct device *dev,
+			  struct sg_table *sgt, const unsigned long *pfns,
+			  const u8 *bytes, u32 nr_pages, bool device_writes)
 {
 	bool bounced = is_swiotlb_force_bounce(dev);
 	struct scatterlist *sg;
@@ -437,17 +426,62 @@ void udmabuf_test_expect_dma_view(struct kunit *test, struct device *dev,
 				KUNIT_EXPECT_EQ_MSG(test, pfn, pfns[page],
 						    "frame of DMA page %u", page);
 			got = kmap_local_pfn(pfn);
+			if (device_writes)
+				memcpy(got, want, PAGE_SIZE);
 			for (at = 0; at < PAGE_SIZE && got[at] == want[at]; at++)
 				;
 			kunmap_local(got);
 			if (at < PAGE_SIZE) {
-				KUNIT_FAIL(test, "DMA page %u byte %zu differs from the file's",
+				KUNIT_FAIL(test, "DMA page %u byte %zu differs from the bytes due",
 					   page, at);
 				return;
 			}
 		}
 	}
 	KUNIT_EXPECT_EQ_MSG(test, page, nr_pages, "pages the DMA segments cover");
+}
+
+/**
+ * udmabuf_test_expect_dma_view - expect what a device reads of a buffer
+ * @test: the running test
+ * @dev: the device @sgt is mapped for
+ * @sgt: the mapped table
+ * @pfns: the frame of each page
+ * @bytes: what the pages hold
+ * @nr_pages: the pages of the buffer
+ *
+ * Follows the DMA segments of @sgt: page after page, they must lead to
+ * the frames in @pfns (unless bounced) holding @bytes. Both are found
+ * without the driver: the frames in the files' page cache, the bytes from
+ * the files' patterns. EXPECTs only: this also runs inside the driver's
+ * map, from a stub.
+ */
+void udmabuf_test_expect_dma_view(struct kunit *test, struct device *dev,
+				  struct sg_table *sgt,
+				  const unsigned long *pfns, const u8 *bytes,
+				  u32 nr_pages)
+{
+	walk_dma_view(test, dev, sgt, pfns, bytes, nr_pages, false);
+}
+
+/**
+ * udmabuf_test_dma_write - write a buffer as its importer's device would
+ * @test: the running test
+ * @dev: the device @sgt is mapped for
+ * @sgt: the mapped table
+ * @pfns: the frame of each page
+ * @bytes: what the device writes to the pages
+ * @nr_pages: the pages of the buffer
+ *
+ * Writes @bytes where the DMA segments of @sgt lead: to the frames in
+ * @pfns, or under swiotlb to their bounce copies, which the CPU sees only
+ * once the buffer is synced for it.
+ */
+void udmabuf_test_dma_write(struct kunit *test, struct device *dev,
+			    struct sg_table *sgt, const unsigned long *pfns,
+			    const u8 *bytes, u32 nr_pages)
+{
+	walk_dma_view(test, dev, sgt, pfns, bytes, nr_pages, true);
 }
 
 /**

@@ -101,6 +101,9 @@ void udmabuf_test_expect_dma_view(struct kunit *test, struct device *dev,
 				  struct sg_table *sgt,
 				  const unsigned long *pfns, const u8 *bytes,
 				  u32 nr_pages);
+void udmabuf_test_dma_write(struct kunit *test, struct device *dev,
+			    struct sg_table *sgt, const unsigned long *pfns,
+			    const u8 *bytes, u32 nr_pages);
 void udmabuf_test_expect_attachment_runs(struct kunit *test,
 					 struct dma_buf *dmabuf,
 					 const unsigned long *pfns,
