@@ -82,56 +82,58 @@ static void udmabuf_free_sgt(struct sg_table *sgt)
 }
 
 /**
- * struct udmabuf_import - an importer's mapping of a buffer
+ * struct udmabuf_mapping - an importer's mapping of a buffer
  * @sgt: the table the importer got
  * @dir: the direction it was mapped in
  *
  * An attachment's priv while it is mapped, under the buffer's reservation
- * lock, which CPU access brackets take to sync it.
+ * lock, which CPU access brackets take to sync it. One per attachment:
+ * with cache_sgt_mapping the core maps an attachment once and unmaps it
+ * at detach.
  */
-struct udmabuf_import {
+struct udmabuf_mapping {
 	struct sg_table sgt;
 	enum dma_data_direction dir;
 };
 
 /*
  * Importers' mappings are synced as streaming DMA mappings are: for the
- * device once made, for the CPU before they are undone, and both ways
- * around each CPU access bracket (udmabuf_sync_importers()). That is what
- * keeps a device that works on swiotlb's bounce copies (a confidential
- * guest's, or one whose mask cannot reach the pages) in step with the
- * pages. The map and unmap themselves skip the sync and it is done apart:
- * the DMA-API debugger reports a syncing mapping of cachelines that another
- * mapping holds, and a buffer's pages may be mapped for several devices,
- * or several times in one buffer, at once.
+ * device once made, for the CPU before they are undone (at detach), and
+ * both ways around each CPU access bracket (udmabuf_sync_importers()).
+ * That is what keeps a device that works on swiotlb's bounce copies (a
+ * confidential guest's, or one whose mask cannot reach the pages) in step
+ * with the pages. The map and unmap themselves skip the sync and it is
+ * done apart: the DMA-API debugger reports a syncing mapping of cachelines
+ * that another mapping holds, and a buffer's pages may be mapped for
+ * several devices, or several times in one buffer, at once.
  */
 static struct sg_table *
 udmabuf_map_dma_buf(struct dma_buf_attachment *attach,
 		    enum dma_data_direction dir)
 {
-	struct udmabuf_import *import;
+	struct udmabuf_mapping *mapping;
 	int ret;
 
-	import = kzalloc(sizeof(*import), GFP_KERNEL_ACCOUNT);
-	if (!import)
+	mapping = kzalloc(sizeof(*mapping), GFP_KERNEL_ACCOUNT);
+	if (!mapping)
 		return ERR_PTR(-ENOMEM);
-	ret = udmabuf_fill_sgt(attach->dmabuf->priv, attach->dev, &import->sgt,
+	ret = udmabuf_fill_sgt(attach->dmabuf->priv, attach->dev, &mapping->sgt,
 			       false);
 	if (ret)
-		goto free_import;
-	ret = udmabuf_dma_map(attach->dev, &import->sgt, dir,
+		goto free_mapping;
+	ret = udmabuf_dma_map(attach->dev, &mapping->sgt, dir,
 			      DMA_ATTR_SKIP_CPU_SYNC);
 	if (ret)
 		goto free_table;
-	dma_sync_sgtable_for_device(attach->dev, &import->sgt, dir);
-	import->dir = dir;
-	attach->priv = import;
-	return &import->sgt;
+	dma_sync_sgtable_for_device(attach->dev, &mapping->sgt, dir);
+	mapping->dir = dir;
+	attach->priv = mapping;
+	return &mapping->sgt;
 
 free_table:
-	sg_free_table(&import->sgt);
-free_import:
-	kfree(import);
+	sg_free_table(&mapping->sgt);
+free_mapping:
+	kfree(mapping);
 	return ERR_PTR(ret);
 }
 
@@ -139,14 +141,14 @@ static void udmabuf_unmap_dma_buf(struct dma_buf_attachment *attach,
 				  struct sg_table *sgt,
 				  enum dma_data_direction dir)
 {
-	struct udmabuf_import *import = container_of(sgt, typeof(*import),
-						     sgt);
+	struct udmabuf_mapping *mapping = container_of(sgt, typeof(*mapping),
+						       sgt);
 
 	attach->priv = NULL;
 	dma_sync_sgtable_for_cpu(attach->dev, sgt, dir);
 	dma_unmap_sgtable(attach->dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
 	sg_free_table(sgt);
-	kfree(import);
+	kfree(mapping);
 }
 
 /*
@@ -155,7 +157,10 @@ static void udmabuf_unmap_dma_buf(struct dma_buf_attachment *attach,
  * the CPU at a begin, unless the bracket only writes; for the devices at an
  * end, unless it only read. A write-only begin that copied a device's
  * bounce copy back would undo the writes of other brackets in progress; a
- * read-only end has nothing of the CPU's to pass on.
+ * read-only end has nothing of the CPU's to pass on. Bounce copies are
+ * whole: where several mapped devices may write, a begin copies back each
+ * one's in turn and the last one wins, and a begin that reads copies over
+ * what brackets still open wrote.
  */
 static void udmabuf_sync_importers(struct dma_buf *dmabuf,
 				   enum dma_data_direction dir, bool begin)
@@ -166,16 +171,16 @@ static void udmabuf_sync_importers(struct dma_buf *dmabuf,
 		return;
 	dma_resv_lock(dmabuf->resv, NULL);
 	list_for_each_entry(attach, &dmabuf->attachments, node) {
-		struct udmabuf_import *import = attach->priv;
+		struct udmabuf_mapping *mapping = attach->priv;
 
-		if (!import)
+		if (!mapping)
 			continue;
 		if (begin)
-			dma_sync_sgtable_for_cpu(attach->dev, &import->sgt,
-						 import->dir);
+			dma_sync_sgtable_for_cpu(attach->dev, &mapping->sgt,
+						 mapping->dir);
 		else
-			dma_sync_sgtable_for_device(attach->dev, &import->sgt,
-						    import->dir);
+			dma_sync_sgtable_for_device(attach->dev, &mapping->sgt,
+						    mapping->dir);
 	}
 	dma_resv_unlock(dmabuf->resv);
 }
@@ -353,11 +358,23 @@ static int udmabuf_cpu_access(struct dma_buf *dmabuf,
 	return 0;
 }
 
+/*
+ * A begin waits for the devices' work that the reservation tracks, as
+ * dma_buf_begin_cpu_access() does after it, but before the syncs: a device
+ * that has not finished has not finished writing its bounce copy, nor the
+ * pages whose cachelines the misc device's sync invalidates.
+ */
 static int udmabuf_begin_cpu_access(struct dma_buf *dmabuf,
 				    enum dma_data_direction dir)
 {
-	int ret = udmabuf_cpu_access(dmabuf, dir, true);
+	long ret;
 
+	ret = dma_resv_wait_timeout(dmabuf->resv,
+				    dma_resv_usage_rw(dir != DMA_FROM_DEVICE),
+				    true, MAX_SCHEDULE_TIMEOUT);
+	if (ret < 0)
+		return ret;
+	ret = udmabuf_cpu_access(dmabuf, dir, true);
 	if (!ret)
 		udmabuf_sync_importers(dmabuf, dir, true);
 	return ret;

@@ -38,7 +38,9 @@ struct vm_area_struct;
  * @cpu_sgt: the sg table a CPU access bracket maps for @dev while it
  *	syncs; made by the first begin, kept (unmapped) until release
  * @cpu_begun: a CPU access bracket has begun once, so an end is valid
- * @cpu_sgt_lock: serialises the buffer's CPU access brackets
+ * @cpu_sgt_lock: serialises the misc device's syncs of the buffer's CPU
+ *	access brackets (their syncs of importers' mappings run under the
+ *	buffer's reservation lock)
  * @fault_order: the order of the window of pages that the next fault on
  *	a mapping of the buffer maps; each mmap() sets it to the first
  *	window's, each such fault raises it

@@ -9,6 +9,7 @@
 #include <kunit/test.h>
 #include <linux/completion.h>
 #include <linux/dma-buf.h>
+#include <linux/dma-fence.h>
 #include <linux/dma-mapping.h>
 #include <linux/dma-resv.h>
 #include <linux/fs.h>
@@ -407,7 +408,8 @@ static void cpu_access_and_importers_test(struct kunit *test)
 
 /*
  * An importer's device and the CPU see each other's writes: at the map,
- * at each end of a CPU bracket, at the unmap. Under swiotlb a device
+ * at each end and start of a CPU bracket, at the detach (where the core
+ * unmaps). Under swiotlb a device
  * works on bounce copies that only syncs of its own mapping keep in step
  * with the buffer's pages. A second importer maps the buffer for reading
  * only and is synced in that direction (the DMA-API debugger reports a
@@ -519,6 +521,105 @@ static void brackets_leave_what_they_do_not_touch_test(struct kunit *test)
 	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
 	dma_buf_detach(dmabuf, attach);
 	dma_buf_detach(dmabuf, unmapped);
+}
+
+/* A device's job on a buffer: it writes, then signals its fence. */
+struct device_job {
+	struct dma_fence fence;	/* first: the fence's release frees the job */
+	spinlock_t lock;	/* the fence's */
+	struct delayed_work work;
+	struct kunit *test;
+	struct dma_buf_attachment *attach;
+	struct sg_table *sgt;
+	const unsigned long *pfns;
+	const u8 *bytes;
+	u32 nr_pages;
+};
+
+static const char *device_job_name(struct dma_fence *fence)
+{
+	return "udmabuf-test";
+}
+
+static const struct dma_fence_ops device_job_ops = {
+	.get_driver_name = device_job_name,
+	.get_timeline_name = device_job_name,
+};
+
+static void device_job_run(struct work_struct *work)
+{
+	struct device_job *job = container_of(to_delayed_work(work),
+					      struct device_job, work);
+
+	udmabuf_test_dma_write(job->test, job->attach->dev, job->sgt,
+			       job->pfns, job->bytes, job->nr_pages);
+	dma_fence_signal(&job->fence);
+}
+
+/*
+ * A begin waits for the devices' work that the buffer's reservation
+ * tracks before it syncs: what a device writes until it signals its fence
+ * reaches the CPU. Interrupted by a signal, the wait fails the begin,
+ * which then leaves no bracket begun.
+ */
+static void begin_waits_for_the_devices_work_test(struct kunit *test)
+{
+	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 2);
+	struct udmabuf_create_item item = udmabuf_test_item(memfd, 0, 2);
+	unsigned long *pfns = udmabuf_test_expected_pfns(test, memfd, &item,
+							 1, 2);
+	u8 *bytes = udmabuf_test_kvmalloc(test, PG(2));
+	struct dma_buf *dmabuf = udmabuf_test_create(test, &item, 1);
+	struct dma_buf_attachment *attach = udmabuf_test_attach(test, dmabuf);
+	struct device_job *job;
+	struct iosys_map map;
+	struct sg_table *sgt;
+	int ret;
+
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
+	job = kzalloc(sizeof(*job), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, job);
+	spin_lock_init(&job->lock);
+	dma_fence_init(&job->fence, &device_job_ops, &job->lock,
+		       dma_fence_context_alloc(1), 1);
+	udmabuf_test_fill_pattern(bytes, memfd->seed ^ 0x66, 0, PG(2));
+	job->test = test;
+	job->attach = attach;
+	job->sgt = sgt;
+	job->pfns = pfns;
+	job->bytes = bytes;
+	job->nr_pages = 2;
+	INIT_DELAYED_WORK(&job->work, device_job_run);
+	dma_resv_lock(dmabuf->resv, NULL);
+	ret = dma_resv_reserve_fences(dmabuf->resv, 1);
+	if (!ret)
+		dma_resv_add_fence(dmabuf->resv, &job->fence,
+				   DMA_RESV_USAGE_WRITE);
+	dma_resv_unlock(dmabuf->resv);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+
+	udmabuf_test_raise_signal(SIGUSR1);
+	KUNIT_EXPECT_EQ(test, -ERESTARTSYS,
+			dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE));
+	flush_signals(current);
+	KUNIT_EXPECT_EQ(test, -EINVAL,
+			dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE));
+
+	schedule_delayed_work(&job->work, msecs_to_jiffies(100));
+	KUNIT_EXPECT_EQ(test, 0,
+			dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE));
+	KUNIT_EXPECT_TRUE(test, dma_fence_is_signaled(&job->fence));
+	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(dmabuf, &map));
+	udmabuf_test_expect_bytes(test, map.vaddr, bytes, PG(2));
+	dma_buf_vunmap_unlocked(dmabuf, &map);
+	KUNIT_EXPECT_EQ(test, 0,
+			dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE));
+
+	flush_delayed_work(&job->work);
+	dma_fence_put(&job->fence);
+	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
+	dma_buf_detach(dmabuf, attach);
 }
 
 /* The frame of page @index of a memfd of small folios. */
@@ -1022,6 +1123,7 @@ static struct kunit_case udmabuf_dmabuf_cases[] = {
 	KUNIT_CASE(cpu_access_and_importers_test),
 	KUNIT_CASE(importers_see_cpu_writes_and_cpu_sees_theirs_test),
 	KUNIT_CASE(brackets_leave_what_they_do_not_touch_test),
+	KUNIT_CASE(begin_waits_for_the_devices_work_test),
 	KUNIT_CASE(cpu_access_buffers_sharing_pages_test),
 	KUNIT_CASE(cpu_access_keeps_no_mapping_test),
 	KUNIT_CASE(cpu_access_syncs_each_page_once_test),

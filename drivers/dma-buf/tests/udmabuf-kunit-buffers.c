@@ -402,6 +402,8 @@ static void walk_dma_view(struct kunit *test, struct device *dev,
 	unsigned int i;
 
 	if (!dma_is_direct(dev)) {
+		if (device_writes)
+			kunit_skip(test, "DMA addresses not physical: no device to write as");
 		kunit_info(test, "DMA addresses not physical: not followed\n");
 		return;
 	}
@@ -413,7 +415,7 @@ static void walk_dma_view(struct kunit *test, struct device *dev,
 						       PG(k));
 			unsigned long pfn = PHYS_PFN(phys);
 			const u8 *want = bytes + PG(page);
-			size_t at;
+			size_t at = PAGE_SIZE;
 			u8 *got;
 
 			if (page >= nr_pages || offset_in_page(phys) ||
@@ -428,8 +430,10 @@ static void walk_dma_view(struct kunit *test, struct device *dev,
 			got = kmap_local_pfn(pfn);
 			if (device_writes)
 				memcpy(got, want, PAGE_SIZE);
-			for (at = 0; at < PAGE_SIZE && got[at] == want[at]; at++)
-				;
+			else
+				for (at = 0; at < PAGE_SIZE && got[at] == want[at];
+				     at++)
+					;
 			kunmap_local(got);
 			if (at < PAGE_SIZE) {
 				KUNIT_FAIL(test, "DMA page %u byte %zu differs from the bytes due",
@@ -475,7 +479,8 @@ void udmabuf_test_expect_dma_view(struct kunit *test, struct device *dev,
  *
  * Writes @bytes where the DMA segments of @sgt lead: to the frames in
  * @pfns, or under swiotlb to their bounce copies, which the CPU sees only
- * once the buffer is synced for it.
+ * once the buffer is synced for it. Skips the test where the DMA addresses
+ * are not physical addresses.
  */
 void udmabuf_test_dma_write(struct kunit *test, struct device *dev,
 			    struct sg_table *sgt, const unsigned long *pfns,
