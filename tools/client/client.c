@@ -11,7 +11,7 @@
  *   client: qemu virtio-gpu blob: N udmabufs, M items, screendump WxH
  *   matches (K pixels checked)
  *
- * The screendumps (PPM) go out raw, one after the other, on /dev/ttyS1,
+ * The screendumps (PPM) go out raw, one after the other, on /dev/ttyS2,
  * which the host keeps as a file. Usage: client [seconds to wait]
  */
 #define _GNU_SOURCE
@@ -37,7 +37,7 @@
 
 #define QEMU "/usr/bin/qemu-system-x86_64"
 #define QMP_SOCKET "/tmp/qmp.sock"
-#define SCREEN_OUT "/dev/ttyS1"
+#define SCREEN_OUT "/dev/ttyS2"
 
 static double now(void)
 {

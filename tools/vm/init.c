@@ -3,10 +3,13 @@
  * PID 1 of the test VM: mount what the tests need (proc, sysfs, devtmpfs,
  * tmpfs, cgroup2, debugfs), run the programs the kernel command line names
  * (udmabuf_vm=prog,prog:arg:arg,...), fence each one's output with markers
- * the host parses, then end QEMU (-no-reboot).
+ * the host parses, then end QEMU (-no-reboot). Their output and the
+ * markers go to the second serial port, where no kernel line can cut
+ * into them; the kernel's console stays on the first.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 static void run(const char *name, char *const argv[])
@@ -44,6 +48,7 @@ int main(int argc, char **argv)
 {
 	const char *list = getenv("udmabuf_vm");
 	char *progs, *name, *save;
+	int out;
 
 	mount("proc", "/proc", "proc", 0, NULL);
 	mount("sysfs", "/sys", "sysfs", 0, NULL);
@@ -52,6 +57,12 @@ int main(int argc, char **argv)
 	/* sysfs has both folders when the kernel has cgroups and debugfs. */
 	mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, NULL);
 	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	out = open("/dev/ttyS1", O_WRONLY | O_NOCTTY);
+	if (out >= 0) {
+		dup2(out, STDOUT_FILENO);
+		dup2(out, STDERR_FILENO);
+		close(out);
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	printf("==== VM UP\n");
@@ -71,6 +82,7 @@ int main(int argc, char **argv)
 	}
 	printf("==== VM DONE\n");
 	fflush(stdout);
+	tcdrain(STDOUT_FILENO);
 	sync();
 	reboot(RB_AUTOBOOT);
 	return 0;

@@ -95,7 +95,14 @@ case $mem in
 *) mem_mib=$mem ;;
 esac
 vm_cpus=4 vm_nodes=2 node_mib=$((mem_mib / 2))
+# The kernel's console is the first serial port, the programs' output the
+# second (init writes there): a kernel line printed while a program writes
+# cannot land inside one of its lines (seen in a v4l2 boot: the PS/2 mouse's
+# "input: ImExPS/2 ..." inside "==== BEGIN v4l2"). VM_QEMU_ARGS's serial
+# ports come after them.
+programs_log=$out/$label-programs.log
 qemu=(qemu-system-x86_64 -nodefaults -nographic -no-reboot -serial stdio
+	-serial "file:$programs_log"
 	-m "${mem_mib}M" -smp "$vm_cpus,sockets=$vm_nodes,cores=2,threads=1"
 	-object "memory-backend-ram,id=node0,size=${node_mib}M"
 	-object "memory-backend-ram,id=node1,size=$((mem_mib - node_mib))M"
@@ -129,8 +136,8 @@ elif [ -n "${UDMABUF_RUN_ID:-}" ] && [ -f "$out/accel.run" ] &&
      [ "$(cat "$out/accel.run")" = "$UDMABUF_RUN_ID" ]; then
 	mode=$(cat "$out/accel")
 elif timeout 30 "${qemu[@]}" -accel kvm -cpu host \
-	-append "$cmdline udmabuf_vm=none" </dev/null 2>&1 |
-	grep -q '==== VM DONE'; then
+	-append "$cmdline udmabuf_vm=none" </dev/null >/dev/null 2>&1 &&
+	grep -q '==== VM DONE' "$programs_log"; then
 	mode=KVM
 fi
 case $mode in
@@ -178,7 +185,13 @@ progs="bootcheck:-c:$vm_cpus:-n:$vm_nodes,$progs"
 echo "vm: booting $label under $mode: $progs"
 start=$(date +%s)
 timeout "$timeout_s" "${qemu[@]}" "${accel[@]}" \
-	-append "$cmdline udmabuf_vm=$progs $extra" </dev/null >>"$log" 2>&1 ||
-	true
+	-append "$cmdline udmabuf_vm=$progs $extra" </dev/null \
+	>"$out/$label-kernel.log" 2>&1 || true
+# The console log: the programs' output, then the kernel's.
+{
+	cat "$programs_log" 2>/dev/null || true
+	echo "==== KERNEL CONSOLE"
+	cat "$out/$label-kernel.log"
+} >>"$log"
 echo "vm: $label finished in $(( $(date +%s) - start )) s under $mode; console: $log"
 exec "$vm/parse-console.py" "$log" "$out/$label.json" "$label"
