@@ -370,7 +370,8 @@ static int udmabuf_begin_cpu_access(struct dma_buf *dmabuf,
 	long ret;
 
 	ret = dma_resv_wait_timeout(dmabuf->resv,
-				    dma_resv_usage_rw(dir != DMA_FROM_DEVICE),
+				    dma_resv_usage_rw(dir == DMA_BIDIRECTIONAL ||
+						      dir == DMA_TO_DEVICE),
 				    true, MAX_SCHEDULE_TIMEOUT);
 	if (ret < 0)
 		return ret;

@@ -431,6 +431,8 @@ static void importers_see_cpu_writes_and_cpu_sees_theirs_test(struct kunit *test
 	struct sg_table *rw_sgt, *ro_sgt;
 	struct iosys_map map;
 
+	if (!udmabuf_test_dma_is_direct(rw->dev))
+		kunit_skip(test, "DMA addresses not physical: no device to write as");
 	rw_sgt = dma_buf_map_attachment_unlocked(rw, DMA_BIDIRECTIONAL);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, rw_sgt);
 	ro_sgt = dma_buf_map_attachment_unlocked(ro, DMA_TO_DEVICE);
@@ -490,6 +492,8 @@ static void brackets_leave_what_they_do_not_touch_test(struct kunit *test)
 	struct iosys_map map;
 	struct sg_table *sgt;
 
+	if (!udmabuf_test_dma_is_direct(attach->dev))
+		kunit_skip(test, "DMA addresses not physical: no device to write as");
 	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
 	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(dmabuf, &map));
@@ -556,6 +560,16 @@ static void device_job_run(struct work_struct *work)
 	dma_fence_signal(&job->fence);
 }
 
+/* The job done (or never to be), and the test's reference to it put. */
+static void device_job_end(void *data)
+{
+	struct device_job *job = data;
+
+	flush_delayed_work(&job->work);
+	dma_fence_signal(&job->fence);
+	dma_fence_put(&job->fence);
+}
+
 /*
  * A begin waits for the devices' work that the buffer's reservation
  * tracks before it syncs: what a device writes until it signals its fence
@@ -576,6 +590,8 @@ static void begin_waits_for_the_devices_work_test(struct kunit *test)
 	struct sg_table *sgt;
 	int ret;
 
+	if (!udmabuf_test_dma_is_direct(attach->dev))
+		kunit_skip(test, "DMA addresses not physical: no device to write as");
 	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
 	job = kzalloc(sizeof(*job), GFP_KERNEL);
@@ -591,6 +607,8 @@ static void begin_waits_for_the_devices_work_test(struct kunit *test)
 	job->bytes = bytes;
 	job->nr_pages = 2;
 	INIT_DELAYED_WORK(&job->work, device_job_run);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, device_job_end, job));
 	dma_resv_lock(dmabuf->resv, NULL);
 	ret = dma_resv_reserve_fences(dmabuf->resv, 1);
 	if (!ret)
@@ -616,8 +634,7 @@ static void begin_waits_for_the_devices_work_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, 0,
 			dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE));
 
-	flush_delayed_work(&job->work);
-	dma_fence_put(&job->fence);
+	kunit_release_action(test, device_job_end, job);
 	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
 	dma_buf_detach(dmabuf, attach);
 }

@@ -376,13 +376,19 @@ struct page *udmabuf_test_sg_page(struct scatterlist *sg)
 	return sg_page(&plain);
 }
 
-/*
+/**
+ * udmabuf_test_dma_is_direct - whether a test can follow a device's DMA
+ * @dev: the device
+ *
  * Whether @dev's DMA addresses are physical addresses (with its bus's
  * offset), not IOMMU addresses: no IOMMU and no DMA ops in between. Under
  * swiotlb=force they lead to bounce copies, which the map fills with the
  * buffer's bytes but which are not its frames.
+ *
+ * Return: true if udmabuf_test_expect_dma_view() and
+ * udmabuf_test_dma_write() can follow @dev's DMA addresses.
  */
-static bool dma_is_direct(struct device *dev)
+bool udmabuf_test_dma_is_direct(struct device *dev)
 {
 	return !get_dma_ops(dev) && !use_dma_iommu(dev);
 }
@@ -401,10 +407,11 @@ static void walk_dma_view(struct kunit *test, struct device *dev,
 	u32 page = 0, k;
 	unsigned int i;
 
-	if (!dma_is_direct(dev)) {
+	if (!udmabuf_test_dma_is_direct(dev)) {
 		if (device_writes)
-			kunit_skip(test, "DMA addresses not physical: no device to write as");
-		kunit_info(test, "DMA addresses not physical: not followed\n");
+			KUNIT_FAIL(test, "DMA addresses not physical: no device to write as");
+		else
+			kunit_info(test, "DMA addresses not physical: not followed\n");
 		return;
 	}
 	for_each_sgtable_dma_sg(sgt, sg, i) {
@@ -479,8 +486,9 @@ void udmabuf_test_expect_dma_view(struct kunit *test, struct device *dev,
  *
  * Writes @bytes where the DMA segments of @sgt lead: to the frames in
  * @pfns, or under swiotlb to their bounce copies, which the CPU sees only
- * once the buffer is synced for it. Skips the test where the DMA addresses
- * are not physical addresses.
+ * once the buffer is synced for it. Fails the test where the DMA addresses
+ * are not physical (callers skip first: udmabuf_test_dma_is_direct()).
+ * EXPECTs only: this also runs on a device's work, off the test's thread.
  */
 void udmabuf_test_dma_write(struct kunit *test, struct device *dev,
 			    struct sg_table *sgt, const unsigned long *pfns,

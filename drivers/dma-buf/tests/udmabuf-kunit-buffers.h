@@ -101,6 +101,7 @@ void udmabuf_test_expect_dma_view(struct kunit *test, struct device *dev,
 				  struct sg_table *sgt,
 				  const unsigned long *pfns, const u8 *bytes,
 				  u32 nr_pages);
+bool udmabuf_test_dma_is_direct(struct device *dev);
 void udmabuf_test_dma_write(struct kunit *test, struct device *dev,
 			    struct sg_table *sgt, const unsigned long *pfns,
 			    const u8 *bytes, u32 nr_pages);
