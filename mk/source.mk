@@ -37,7 +37,8 @@ check-patches-quick check-patches-full: patches
 # Mutation testing (tools/mutants/mutants.py): mutants of drivers/dma-buf/
 # made by rule, each built into a tree and build folders of their own
 # (never $(TREE)), killed by the first stage that fails: UML KUnit, then
-# x86_64 KUnit, then UML KUnit under KASAN, then (MUTANTS_VM=1) the
+# x86_64 KUnit, then the dma-buf suite there under swiotlb=force, then
+# UML KUnit under KASAN, then (MUTANTS_VM=1) the
 # selftests in the VM. Prints the
 # score; survivors and summary.txt go to $(RESULTS)/mutants/; equivalent
 # mutants are listed in tools/mutants/equivalent.txt. MUTANTS_ARGS passes

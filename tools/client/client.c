@@ -327,7 +327,7 @@ static unsigned long compare(const unsigned char *rgb, unsigned int width,
 	return bad;
 }
 
-/* The PPM, byte for byte, to the host through the second serial port. */
+/* The PPM, byte for byte, to the host through the third serial port. */
 static int send_screendump(const char *path)
 {
 	struct termios tio;

@@ -1280,9 +1280,10 @@ def main():
     ap.add_argument("--vm-out", default=os.path.join(REPO, "build", "mutants", "vm"))
     ap.add_argument("--logs", default=os.path.join(REPO, "build", "mutants", "logs"))
     ap.add_argument("--results", default=os.path.join(REPO, "build", "results", "mutants"))
-    ap.add_argument("--stages", default="uml,x86,kasan",
-                    help="comma-separated, in order: uml, x86, kasan "
-                    "(default uml,x86,kasan)")
+    ap.add_argument("--stages", default="uml,x86,swiotlb,kasan",
+                    help="comma-separated, in order: uml, x86, swiotlb (the "
+                    "dma-buf suite on the x86 kernel under swiotlb=force), kasan "
+                    "(default uml,x86,swiotlb,kasan)")
     ap.add_argument("--vm", action="store_true",
                     help="a last stage: the selftests in the VM on the x86_64 kernel")
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "1")))
@@ -1426,6 +1427,14 @@ def run_mutants(args, selected, mutants, equivalents):
                            ["--kernel_args=hugepages=16 hugepagesz=1G hugepages=1",
                             f"--qemu_args=-m 2560 -smp 4 {qemu}"], args.logs)
             stages.append(x86)
+        elif name == "swiotlb":
+            # The dma-buf suite with every mapping bounced, on the x86
+            # stage's kernel (as make kunit-x86-swiotlb runs it).
+            stages.append(X86Stage("swiotlb", args, tree, os.path.abspath(args.x86_build),
+                                   ["--arch=x86_64", f"--kunitconfig={kunitconfig}"],
+                                   ["--kernel_args=swiotlb=force hugepages=16",
+                                    f"--qemu_args=-m 2560 -smp 4 {qemu}",
+                                    "udmabuf-dmabuf"], args.logs))
         else:
             raise SystemExit(f"mutants: unknown stage {name}")
     if args.vm:

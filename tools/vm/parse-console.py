@@ -5,8 +5,9 @@
 Usage: parse-console.py LOG JSON_OUT LABEL
 
 init fences each program's output with "==== BEGIN name" and
-"==== END name exit=N" (or signal=N); run-vm.sh puts the kernel's
-console after the programs' output, behind "==== KERNEL CONSOLE". Inside, TAP result lines
+"==== END name exit=N" (or signal=N); run-vm.sh puts the
+kernel's console after the programs' output, behind
+"==== KERNEL CONSOLE". Inside, TAP result lines
 ("ok N name", "not ok N name", "... # SKIP") are cases; a program's TAP
 plan ("1..N"), if it prints one, must match them. A program that
 ends badly without a failed case, or never ends (crash, hang), counts as

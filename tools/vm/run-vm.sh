@@ -135,7 +135,7 @@ elif [ "${VM_ACCEL:-auto}" = tcg ] || [ ! -w /dev/kvm ]; then
 elif [ -n "${UDMABUF_RUN_ID:-}" ] && [ -f "$out/accel.run" ] &&
      [ "$(cat "$out/accel.run")" = "$UDMABUF_RUN_ID" ]; then
 	mode=$(cat "$out/accel")
-elif timeout 30 "${qemu[@]}" -accel kvm -cpu host \
+elif rm -f "$programs_log" && timeout 30 "${qemu[@]}" -accel kvm -cpu host \
 	-append "$cmdline udmabuf_vm=none" </dev/null >/dev/null 2>&1 &&
 	grep -q '==== VM DONE' "$programs_log"; then
 	mode=KVM
@@ -184,12 +184,19 @@ fi
 progs="bootcheck:-c:$vm_cpus:-n:$vm_nodes,$progs"
 echo "vm: booting $label under $mode: $progs"
 start=$(date +%s)
+# QEMU makes the programs' log only once the machine is up: none of an
+# earlier boot may pass for this one's.
+rm -f "$programs_log" "$out/$label-kernel.log"
 timeout "$timeout_s" "${qemu[@]}" "${accel[@]}" \
 	-append "$cmdline udmabuf_vm=$progs $extra" </dev/null \
 	>"$out/$label-kernel.log" 2>&1 || true
 # The console log: the programs' output, then the kernel's.
 {
-	cat "$programs_log" 2>/dev/null || true
+	if [ -s "$programs_log" ]; then
+		cat "$programs_log"
+		# A line a killed QEMU cut short ends here.
+		[ -z "$(tail -c 1 "$programs_log")" ] || echo
+	fi
 	echo "==== KERNEL CONSOLE"
 	cat "$out/$label-kernel.log"
 } >>"$log"
