@@ -571,10 +571,50 @@ static void device_job_end(void *data)
 }
 
 /*
+ * A device's job on @dmabuf, tracked by its reservation with @usage: it
+ * writes @bytes through its DMA view when its work runs (if it is
+ * scheduled), then signals its fence. It ends at the latest when the test
+ * does.
+ */
+static struct device_job *add_device_job(struct kunit *test,
+					 struct dma_buf *dmabuf,
+					 struct dma_buf_attachment *attach,
+					 struct sg_table *sgt,
+					 const unsigned long *pfns,
+					 const u8 *bytes, u32 nr_pages,
+					 enum dma_resv_usage usage)
+{
+	struct device_job *job = kzalloc(sizeof(*job), GFP_KERNEL);
+	int ret;
+
+	KUNIT_ASSERT_NOT_NULL(test, job);
+	spin_lock_init(&job->lock);
+	dma_fence_init(&job->fence, &device_job_ops, &job->lock,
+		       dma_fence_context_alloc(1), 1);
+	job->test = test;
+	job->attach = attach;
+	job->sgt = sgt;
+	job->pfns = pfns;
+	job->bytes = bytes;
+	job->nr_pages = nr_pages;
+	INIT_DELAYED_WORK(&job->work, device_job_run);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, device_job_end, job));
+	dma_resv_lock(dmabuf->resv, NULL);
+	ret = dma_resv_reserve_fences(dmabuf->resv, 1);
+	if (!ret)
+		dma_resv_add_fence(dmabuf->resv, &job->fence, usage);
+	dma_resv_unlock(dmabuf->resv);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	return job;
+}
+
+/*
  * A begin waits for the devices' work that the buffer's reservation
  * tracks before it syncs: what a device writes until it signals its fence
  * reaches the CPU. Interrupted by a signal, the wait fails the begin,
- * which then leaves no bracket begun.
+ * which then leaves no bracket begun. A device that only reads holds up
+ * a begin that writes, not one that reads.
  */
 static void begin_waits_for_the_devices_work_test(struct kunit *test)
 {
@@ -585,37 +625,17 @@ static void begin_waits_for_the_devices_work_test(struct kunit *test)
 	u8 *bytes = udmabuf_test_kvmalloc(test, PG(2));
 	struct dma_buf *dmabuf = udmabuf_test_create(test, &item, 1);
 	struct dma_buf_attachment *attach = udmabuf_test_attach(test, dmabuf);
-	struct device_job *job;
+	struct device_job *writer, *reader;
 	struct iosys_map map;
 	struct sg_table *sgt;
-	int ret;
 
 	if (!udmabuf_test_dma_is_direct(attach->dev))
 		kunit_skip(test, "DMA addresses not physical: no device to write as");
 	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
-	job = kzalloc(sizeof(*job), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, job);
-	spin_lock_init(&job->lock);
-	dma_fence_init(&job->fence, &device_job_ops, &job->lock,
-		       dma_fence_context_alloc(1), 1);
 	udmabuf_test_fill_pattern(bytes, memfd->seed ^ 0x66, 0, PG(2));
-	job->test = test;
-	job->attach = attach;
-	job->sgt = sgt;
-	job->pfns = pfns;
-	job->bytes = bytes;
-	job->nr_pages = 2;
-	INIT_DELAYED_WORK(&job->work, device_job_run);
-	KUNIT_ASSERT_EQ(test, 0,
-			kunit_add_action_or_reset(test, device_job_end, job));
-	dma_resv_lock(dmabuf->resv, NULL);
-	ret = dma_resv_reserve_fences(dmabuf->resv, 1);
-	if (!ret)
-		dma_resv_add_fence(dmabuf->resv, &job->fence,
-				   DMA_RESV_USAGE_WRITE);
-	dma_resv_unlock(dmabuf->resv);
-	KUNIT_ASSERT_EQ(test, ret, 0);
+	writer = add_device_job(test, dmabuf, attach, sgt, pfns, bytes, 2,
+				DMA_RESV_USAGE_WRITE);
 
 	udmabuf_test_raise_signal(SIGUSR1);
 	KUNIT_EXPECT_EQ(test, -ERESTARTSYS,
@@ -624,17 +644,30 @@ static void begin_waits_for_the_devices_work_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, -EINVAL,
 			dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE));
 
-	schedule_delayed_work(&job->work, msecs_to_jiffies(100));
+	schedule_delayed_work(&writer->work, msecs_to_jiffies(100));
 	KUNIT_EXPECT_EQ(test, 0,
 			dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE));
-	KUNIT_EXPECT_TRUE(test, dma_fence_is_signaled(&job->fence));
+	KUNIT_EXPECT_TRUE(test, dma_fence_is_signaled(&writer->fence));
 	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(dmabuf, &map));
 	udmabuf_test_expect_bytes(test, map.vaddr, bytes, PG(2));
 	dma_buf_vunmap_unlocked(dmabuf, &map);
 	KUNIT_EXPECT_EQ(test, 0,
 			dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE));
+	kunit_release_action(test, device_job_end, writer);
 
-	kunit_release_action(test, device_job_end, job);
+	/* A reading device's fence, never signalled until the end. */
+	reader = add_device_job(test, dmabuf, attach, sgt, pfns, bytes, 2,
+				DMA_RESV_USAGE_READ);
+	udmabuf_test_raise_signal(SIGUSR1);
+	KUNIT_EXPECT_EQ(test, 0,
+			dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE));
+	KUNIT_EXPECT_EQ(test, 0,
+			dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE));
+	KUNIT_EXPECT_EQ(test, -ERESTARTSYS,
+			dma_buf_begin_cpu_access(dmabuf, DMA_TO_DEVICE));
+	flush_signals(current);
+	kunit_release_action(test, device_job_end, reader);
+
 	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
 	dma_buf_detach(dmabuf, attach);
 }
