@@ -463,13 +463,61 @@ static void importers_see_cpu_writes_and_cpu_sees_theirs_test(struct kunit *test
 	/* And once the device is done with the buffer, without a bracket. */
 	udmabuf_test_fill_pattern(bytes, memfd->seed ^ 0x33, 0, dmabuf->size);
 	udmabuf_test_dma_write(test, rw->dev, rw_sgt, pfns, bytes, 8);
-	dma_buf_unmap_attachment_unlocked(rw, rw_sgt, DMA_BIDIRECTIONAL);
-	dma_buf_detach(dmabuf, rw);
+	unmap_importer(rw, rw_sgt);
 	udmabuf_test_expect_bytes(test, map.vaddr, bytes, dmabuf->size);
 
 	dma_buf_vunmap_unlocked(dmabuf, &map);
 	dma_buf_unmap_attachment_unlocked(ro, ro_sgt, DMA_TO_DEVICE);
 	dma_buf_detach(dmabuf, ro);
+}
+
+/*
+ * A buffer of one memfd's pages, mapped by an importer whose DMA a test
+ * follows: it reads what the device sees, or writes as the device would.
+ */
+struct device_view {
+	struct udmabuf_test_memfd *memfd;
+	unsigned long *pfns;
+	u8 *bytes;	/* what the device reads or writes next */
+	u32 nr_pages;
+	struct dma_buf *dmabuf;
+	struct dma_buf_attachment *attach;
+	struct sg_table *sgt;
+};
+
+/* @v mapped read-write; skips the test where its DMA cannot be followed. */
+static void map_device_view(struct kunit *test, struct device_view *v,
+			    u32 nr_pages)
+{
+	struct udmabuf_create_item item;
+
+	v->memfd = udmabuf_test_sealed_memfd(test, nr_pages);
+	item = udmabuf_test_item(v->memfd, 0, nr_pages);
+	v->pfns = udmabuf_test_expected_pfns(test, v->memfd, &item, 1,
+					     nr_pages);
+	v->bytes = udmabuf_test_kvmalloc(test, PG(nr_pages));
+	v->nr_pages = nr_pages;
+	v->dmabuf = udmabuf_test_create(test, &item, 1);
+	v->attach = udmabuf_test_attach(test, v->dmabuf);
+	if (!udmabuf_test_dma_is_direct(v->attach->dev))
+		kunit_skip(test, "DMA addresses not physical: no device to write as");
+	v->sgt = map_importer(test, v->attach);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, v->sgt);
+}
+
+/* The device writes @v's bytes. */
+static void device_view_write(struct kunit *test, const struct device_view *v)
+{
+	udmabuf_test_dma_write(test, v->attach->dev, v->sgt, v->pfns, v->bytes,
+			       v->nr_pages);
+}
+
+/* The device reads @v's bytes. */
+static void expect_device_view(struct kunit *test,
+			       const struct device_view *v)
+{
+	udmabuf_test_expect_dma_view(test, v->attach->dev, v->sgt, v->pfns,
+				     v->bytes, v->nr_pages);
 }
 
 /*
@@ -481,50 +529,40 @@ static void importers_see_cpu_writes_and_cpu_sees_theirs_test(struct kunit *test
  */
 static void brackets_leave_what_they_do_not_touch_test(struct kunit *test)
 {
-	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 4);
-	struct udmabuf_create_item item = udmabuf_test_item(memfd, 0, 4);
-	unsigned long *pfns = udmabuf_test_expected_pfns(test, memfd, &item,
-							 1, 4);
-	u8 *bytes = udmabuf_test_kvmalloc(test, PG(4));
-	struct dma_buf *dmabuf = udmabuf_test_create(test, &item, 1);
-	struct dma_buf_attachment *attach = udmabuf_test_attach(test, dmabuf);
-	struct dma_buf_attachment *unmapped = udmabuf_test_attach(test, dmabuf);
+	struct dma_buf_attachment *unmapped;
+	struct device_view v;
 	struct iosys_map map;
-	struct sg_table *sgt;
 
-	if (!udmabuf_test_dma_is_direct(attach->dev))
-		kunit_skip(test, "DMA addresses not physical: no device to write as");
-	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
-	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(dmabuf, &map));
+	map_device_view(test, &v, 4);
+	unmapped = udmabuf_test_attach(test, v.dmabuf);
+	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(v.dmabuf, &map));
 
 	/* A device writes while the CPU reads. */
-	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(v.dmabuf,
 							  DMA_FROM_DEVICE));
-	udmabuf_test_fill_pattern(bytes, memfd->seed ^ 0x44, 0, PG(4));
-	udmabuf_test_dma_write(test, attach->dev, sgt, pfns, bytes, 4);
-	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
+	udmabuf_test_fill_pattern(v.bytes, v.memfd->seed ^ 0x44, 0, PG(4));
+	device_view_write(test, &v);
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(v.dmabuf,
 							DMA_FROM_DEVICE));
-	udmabuf_test_expect_dma_view(test, attach->dev, sgt, pfns, bytes, 4);
+	expect_device_view(test, &v);
 
 	/* Two writers' brackets overlap. */
-	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(v.dmabuf,
 							  DMA_TO_DEVICE));
-	udmabuf_test_fill_pattern(bytes, memfd->seed ^ 0x55, 0, PG(4));
-	memcpy(map.vaddr, bytes, PG(4));
-	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(dmabuf,
+	udmabuf_test_fill_pattern(v.bytes, v.memfd->seed ^ 0x55, 0, PG(4));
+	memcpy(map.vaddr, v.bytes, PG(4));
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_begin_cpu_access(v.dmabuf,
 							  DMA_TO_DEVICE));
-	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(v.dmabuf,
 							DMA_TO_DEVICE));
-	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(dmabuf,
+	KUNIT_EXPECT_EQ(test, 0, dma_buf_end_cpu_access(v.dmabuf,
 							DMA_TO_DEVICE));
-	udmabuf_test_expect_dma_view(test, attach->dev, sgt, pfns, bytes, 4);
-	udmabuf_test_expect_bytes(test, map.vaddr, bytes, PG(4));
+	expect_device_view(test, &v);
+	udmabuf_test_expect_bytes(test, map.vaddr, v.bytes, PG(4));
 
-	dma_buf_vunmap_unlocked(dmabuf, &map);
-	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
-	dma_buf_detach(dmabuf, attach);
-	dma_buf_detach(dmabuf, unmapped);
+	dma_buf_vunmap_unlocked(v.dmabuf, &map);
+	unmap_importer(v.attach, v.sgt);
+	dma_buf_detach(v.dmabuf, unmapped);
 }
 
 /* A device's job on a buffer: it writes, then signals its fence. */
@@ -533,11 +571,7 @@ struct device_job {
 	spinlock_t lock;	/* the fence's */
 	struct delayed_work work;
 	struct kunit *test;
-	struct dma_buf_attachment *attach;
-	struct sg_table *sgt;
-	const unsigned long *pfns;
-	const u8 *bytes;
-	u32 nr_pages;
+	const struct device_view *view;
 };
 
 static const char *device_job_name(struct dma_fence *fence)
@@ -555,8 +589,7 @@ static void device_job_run(struct work_struct *work)
 	struct device_job *job = container_of(to_delayed_work(work),
 					      struct device_job, work);
 
-	udmabuf_test_dma_write(job->test, job->attach->dev, job->sgt,
-			       job->pfns, job->bytes, job->nr_pages);
+	device_view_write(job->test, job->view);
 	dma_fence_signal(&job->fence);
 }
 
@@ -571,19 +604,16 @@ static void device_job_end(void *data)
 }
 
 /*
- * A device's job on @dmabuf, tracked by its reservation with @usage: it
- * writes @bytes through its DMA view when its work runs (if it is
+ * A job of @view's device, tracked by the buffer's reservation with
+ * @usage: it writes the view's bytes when its work runs (if it is
  * scheduled), then signals its fence. It ends at the latest when the test
  * does.
  */
 static struct device_job *add_device_job(struct kunit *test,
-					 struct dma_buf *dmabuf,
-					 struct dma_buf_attachment *attach,
-					 struct sg_table *sgt,
-					 const unsigned long *pfns,
-					 const u8 *bytes, u32 nr_pages,
+					 const struct device_view *view,
 					 enum dma_resv_usage usage)
 {
+	struct dma_resv *resv = view->dmabuf->resv;
 	struct device_job *job = kzalloc(sizeof(*job), GFP_KERNEL);
 	int ret;
 
@@ -592,19 +622,15 @@ static struct device_job *add_device_job(struct kunit *test,
 	dma_fence_init(&job->fence, &device_job_ops, &job->lock,
 		       dma_fence_context_alloc(1), 1);
 	job->test = test;
-	job->attach = attach;
-	job->sgt = sgt;
-	job->pfns = pfns;
-	job->bytes = bytes;
-	job->nr_pages = nr_pages;
+	job->view = view;
 	INIT_DELAYED_WORK(&job->work, device_job_run);
 	KUNIT_ASSERT_EQ(test, 0,
 			kunit_add_action_or_reset(test, device_job_end, job));
-	dma_resv_lock(dmabuf->resv, NULL);
-	ret = dma_resv_reserve_fences(dmabuf->resv, 1);
+	dma_resv_lock(resv, NULL);
+	ret = dma_resv_reserve_fences(resv, 1);
 	if (!ret)
-		dma_resv_add_fence(dmabuf->resv, &job->fence, usage);
-	dma_resv_unlock(dmabuf->resv);
+		dma_resv_add_fence(resv, &job->fence, usage);
+	dma_resv_unlock(resv);
 	KUNIT_ASSERT_EQ(test, ret, 0);
 	return job;
 }
@@ -618,58 +644,45 @@ static struct device_job *add_device_job(struct kunit *test,
  */
 static void begin_waits_for_the_devices_work_test(struct kunit *test)
 {
-	struct udmabuf_test_memfd *memfd = udmabuf_test_sealed_memfd(test, 2);
-	struct udmabuf_create_item item = udmabuf_test_item(memfd, 0, 2);
-	unsigned long *pfns = udmabuf_test_expected_pfns(test, memfd, &item,
-							 1, 2);
-	u8 *bytes = udmabuf_test_kvmalloc(test, PG(2));
-	struct dma_buf *dmabuf = udmabuf_test_create(test, &item, 1);
-	struct dma_buf_attachment *attach = udmabuf_test_attach(test, dmabuf);
 	struct device_job *writer, *reader;
+	struct device_view v;
 	struct iosys_map map;
-	struct sg_table *sgt;
 
-	if (!udmabuf_test_dma_is_direct(attach->dev))
-		kunit_skip(test, "DMA addresses not physical: no device to write as");
-	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
-	udmabuf_test_fill_pattern(bytes, memfd->seed ^ 0x66, 0, PG(2));
-	writer = add_device_job(test, dmabuf, attach, sgt, pfns, bytes, 2,
-				DMA_RESV_USAGE_WRITE);
+	map_device_view(test, &v, 2);
+	udmabuf_test_fill_pattern(v.bytes, v.memfd->seed ^ 0x66, 0, PG(2));
+	writer = add_device_job(test, &v, DMA_RESV_USAGE_WRITE);
 
 	udmabuf_test_raise_signal(SIGUSR1);
 	KUNIT_EXPECT_EQ(test, -ERESTARTSYS,
-			dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE));
+			dma_buf_begin_cpu_access(v.dmabuf, DMA_FROM_DEVICE));
 	flush_signals(current);
 	KUNIT_EXPECT_EQ(test, -EINVAL,
-			dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE));
+			dma_buf_end_cpu_access(v.dmabuf, DMA_FROM_DEVICE));
 
 	schedule_delayed_work(&writer->work, msecs_to_jiffies(100));
 	KUNIT_EXPECT_EQ(test, 0,
-			dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE));
+			dma_buf_begin_cpu_access(v.dmabuf, DMA_FROM_DEVICE));
 	KUNIT_EXPECT_TRUE(test, dma_fence_is_signaled(&writer->fence));
-	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(dmabuf, &map));
-	udmabuf_test_expect_bytes(test, map.vaddr, bytes, PG(2));
-	dma_buf_vunmap_unlocked(dmabuf, &map);
+	KUNIT_ASSERT_EQ(test, 0, dma_buf_vmap_unlocked(v.dmabuf, &map));
+	udmabuf_test_expect_bytes(test, map.vaddr, v.bytes, PG(2));
+	dma_buf_vunmap_unlocked(v.dmabuf, &map);
 	KUNIT_EXPECT_EQ(test, 0,
-			dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE));
+			dma_buf_end_cpu_access(v.dmabuf, DMA_FROM_DEVICE));
 	kunit_release_action(test, device_job_end, writer);
 
 	/* A reading device's fence, never signalled until the end. */
-	reader = add_device_job(test, dmabuf, attach, sgt, pfns, bytes, 2,
-				DMA_RESV_USAGE_READ);
+	reader = add_device_job(test, &v, DMA_RESV_USAGE_READ);
 	udmabuf_test_raise_signal(SIGUSR1);
 	KUNIT_EXPECT_EQ(test, 0,
-			dma_buf_begin_cpu_access(dmabuf, DMA_FROM_DEVICE));
+			dma_buf_begin_cpu_access(v.dmabuf, DMA_FROM_DEVICE));
 	KUNIT_EXPECT_EQ(test, 0,
-			dma_buf_end_cpu_access(dmabuf, DMA_FROM_DEVICE));
+			dma_buf_end_cpu_access(v.dmabuf, DMA_FROM_DEVICE));
 	KUNIT_EXPECT_EQ(test, -ERESTARTSYS,
-			dma_buf_begin_cpu_access(dmabuf, DMA_TO_DEVICE));
+			dma_buf_begin_cpu_access(v.dmabuf, DMA_TO_DEVICE));
 	flush_signals(current);
 	kunit_release_action(test, device_job_end, reader);
 
-	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
-	dma_buf_detach(dmabuf, attach);
+	unmap_importer(v.attach, v.sgt);
 }
 
 /* The frame of page @index of a memfd of small folios. */
