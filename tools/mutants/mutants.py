@@ -1045,6 +1045,7 @@ class KunitStage:
         self.uml = uml
         self.baseline = None
         self.config = None
+        self.last_built = None
 
     def prepare(self):
         pass
@@ -1059,6 +1060,7 @@ class KunitStage:
     def build(self, tag):
         log = os.path.join(self.logs, f"{tag}-{self.name}-build.log")
         rc, secs, _ = self.kunit("build", [f"--jobs={self.args.jobs}"], log)
+        self.last_built = tag if rc == 0 else None
         if self.config is None:
             self.config = read_config(os.path.join(self.build_dir, ".config"))
         return rc == 0, secs, log
@@ -1165,6 +1167,27 @@ class X86Stage(KunitStage):
         with open(os.path.join(self.build_dir, "last_used_kunitconfig"), "w") as f:
             f.write("CONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\n" + kunitconfig)
         self.config = read_config(os.path.join(self.build_dir, ".config"))
+
+
+class SwiotlbStage(KunitStage):
+    """The dma-buf suite under swiotlb=force (as make kunit-x86-swiotlb runs
+    it) on the x86 stage's kernel: built by that stage, and not again when
+    the x86 stage has just built it for the same mutant (or baseline)."""
+
+    def __init__(self, args, x86, qemu):
+        super().__init__("swiotlb", args, x86.tree, x86.build_dir, x86.kunit_args,
+                         ["--kernel_args=swiotlb=force hugepages=16",
+                          f"--qemu_args=-m 2560 -smp 4 {qemu}", "udmabuf-dmabuf"],
+                         x86.logs)
+        self.x86 = x86
+
+    def prepare(self):
+        self.config = self.x86.config
+
+    def build(self, tag):
+        if self.x86.last_built == tag:
+            return True, 0.0, None
+        return self.x86.build(tag)
 
 
 class VmStage:
@@ -1428,13 +1451,10 @@ def run_mutants(args, selected, mutants, equivalents):
                             f"--qemu_args=-m 2560 -smp 4 {qemu}"], args.logs)
             stages.append(x86)
         elif name == "swiotlb":
-            # The dma-buf suite with every mapping bounced, on the x86
-            # stage's kernel (as make kunit-x86-swiotlb runs it).
-            stages.append(X86Stage("swiotlb", args, tree, os.path.abspath(args.x86_build),
-                                   ["--arch=x86_64", f"--kunitconfig={kunitconfig}"],
-                                   ["--kernel_args=swiotlb=force hugepages=16",
-                                    f"--qemu_args=-m 2560 -smp 4 {qemu}",
-                                    "udmabuf-dmabuf"], args.logs))
+            if not x86:
+                raise SystemExit("mutants: the swiotlb stage runs the x86 stage's "
+                                 "kernel: name x86 before it")
+            stages.append(SwiotlbStage(args, x86, qemu))
         else:
             raise SystemExit(f"mutants: unknown stage {name}")
     if args.vm:
