@@ -100,7 +100,11 @@ vm_cpus=4 vm_nodes=2 node_mib=$((mem_mib / 2))
 # cannot land inside one of its lines (seen in a v4l2 boot: the PS/2 mouse's
 # "input: ImExPS/2 ..." inside "==== BEGIN v4l2"). VM_QEMU_ARGS's serial
 # ports come after them.
+# QEMU makes that file only once the machine is up: none of an earlier
+# boot's may pass for this one's (it is deleted before each boot, and once
+# read into the console log).
 programs_log=$out/$label-programs.log
+rm -f "$programs_log"
 qemu=(qemu-system-x86_64 -nodefaults -nographic -no-reboot -serial stdio
 	-serial "file:$programs_log"
 	-m "${mem_mib}M" -smp "$vm_cpus,sockets=$vm_nodes,cores=2,threads=1"
@@ -135,7 +139,7 @@ elif [ "${VM_ACCEL:-auto}" = tcg ] || [ ! -w /dev/kvm ]; then
 elif [ -n "${UDMABUF_RUN_ID:-}" ] && [ -f "$out/accel.run" ] &&
      [ "$(cat "$out/accel.run")" = "$UDMABUF_RUN_ID" ]; then
 	mode=$(cat "$out/accel")
-elif rm -f "$programs_log" && timeout 30 "${qemu[@]}" -accel kvm -cpu host \
+elif timeout 30 "${qemu[@]}" -accel kvm -cpu host \
 	-append "$cmdline udmabuf_vm=none" </dev/null >/dev/null 2>&1 &&
 	grep -q '==== VM DONE' "$programs_log"; then
 	mode=KVM
@@ -184,9 +188,7 @@ fi
 progs="bootcheck:-c:$vm_cpus:-n:$vm_nodes,$progs"
 echo "vm: booting $label under $mode: $progs"
 start=$(date +%s)
-# QEMU makes the programs' log only once the machine is up: none of an
-# earlier boot may pass for this one's.
-rm -f "$programs_log" "$out/$label-kernel.log"
+rm -f "$programs_log"
 timeout "$timeout_s" "${qemu[@]}" "${accel[@]}" \
 	-append "$cmdline udmabuf_vm=$progs $extra" </dev/null \
 	>"$out/$label-kernel.log" 2>&1 || true
@@ -200,5 +202,6 @@ timeout "$timeout_s" "${qemu[@]}" "${accel[@]}" \
 	echo "==== KERNEL CONSOLE"
 	cat "$out/$label-kernel.log"
 } >>"$log"
+rm -f "$programs_log" "$out/$label-kernel.log"
 echo "vm: $label finished in $(( $(date +%s) - start )) s under $mode; console: $log"
 exec "$vm/parse-console.py" "$log" "$out/$label.json" "$label"
